@@ -1,0 +1,300 @@
+"""Load and validate the catalog (procedures.yaml + intents/) into immutable objects."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from bot import schema
+
+LEXICON_FILE = "lexicon.yaml"
+PARTS = ("documents", "steps", "fee", "processing_time", "where", "online")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A lint finding, reported as file:line:column: message."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        tag = "" if self.severity == "error" else "warning: "
+        return f"{self.path}:{self.line}:{self.column}: {tag}{self.message}"
+
+
+class CatalogError(Exception):
+    """The catalog cannot be loaded; nothing of it is used."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A procedure, an FAQ or a conversational intent."""
+
+    id: str
+    kind: str  # procedure | faq | intent
+    title: str
+    questions: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    summary: str = ""
+    answer: str = ""
+    authority: str = ""
+    where: str = ""
+    documents: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    fee: str = ""
+    processing_time: str = ""
+    online: str = ""
+    link: str = ""
+    code: str = ""
+    notes: str = ""
+    legal_basis: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    reviewed: dt.date | None = None
+    valid_until: dt.date | None = None
+    source_file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ServicePoint:
+    """A place where staff help citizens file online."""
+
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    hours: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Commune:
+    """Local facts the commune admin fills in."""
+
+    name: str
+    address: str
+    hours: str
+    phone: str
+    tech_team: tuple[dict, ...] = ()
+    service_points: tuple[ServicePoint, ...] = ()
+    province: str = ""
+    email: str = ""
+    portal: str = "https://dichvucong.gov.vn"
+    example: bool = False
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Admin-extensible words: abbreviations, synonyms, strong terms, stopwords (all folded)."""
+
+    abbreviations: dict[str, str] = field(default_factory=dict)
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    terms: dict[str, str] = field(default_factory=dict)
+    stopwords: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The whole catalog, loaded and validated."""
+
+    entries: dict[str, Entry]
+    commune: Commune
+    lexicon: Lexicon
+    version: str  # content hash of the files it was loaded from
+    files: tuple[Path, ...] = ()
+
+    def get(self, entry_id: str) -> Entry | None:
+        """The entry with this id, if any."""
+        return self.entries.get(entry_id)
+
+    def of_kind(self, *kinds: str) -> list[Entry]:
+        """Entries of the given kinds, in file order."""
+        return [e for e in self.entries.values() if e.kind in kinds]
+
+
+def yaml_loader() -> YAML:
+    """Round-trip YAML (keeps line numbers, comments and order)."""
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096
+    return y
+
+
+def _plain(node: Any) -> Any:
+    """ruamel tree -> plain Python, with dates as ISO strings for the schema."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, (dt.date, dt.datetime)):
+        return node.isoformat()[:10]
+    return node
+
+
+def position(tree: Any, path: Iterable[Any]) -> tuple[int, int]:
+    """1-based (line, column) of the node at `path` in a ruamel tree, or its nearest parent."""
+    line, col, node = 0, 0, tree
+    for key in path:
+        try:
+            if isinstance(node, CommentedMap) and key in node:
+                line, col = node.lc.key(key)
+            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+                line, col = node.lc.item(key)
+            else:
+                break
+            node = node[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    if (line, col) == (0, 0) and hasattr(tree, "lc"):
+        line, col = tree.lc.line, tree.lc.col
+    return line + 1, col + 1
+
+
+def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    """Parse one YAML file; syntax errors come back as problems with their position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), 1, 1, f"cannot read file: {exc}")]
+    try:
+        return yaml_loader().load(text), []
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [Problem(str(path), line, col, f"YAML syntax error: {exc.problem or exc}")]
+    except Exception as exc:  # ruamel raises a few non-marked errors (e.g. duplicate keys)
+        return None, [Problem(str(path), 1, 1, f"YAML error: {exc}")]
+
+
+def validate(tree: Any, schema_: dict, path: Path) -> list[Problem]:
+    """Schema problems of a parsed file, each at the line of the offending node."""
+    validator = jsonschema.Draft202012Validator(schema_)
+    problems = []
+    for err in sorted(validator.iter_errors(_plain(tree)), key=lambda e: list(map(str, e.absolute_path))):
+        # if/then errors point at the entry; the innermost error is the useful one
+        leaf = min(err.context, key=lambda e: -len(e.absolute_path)) if err.context else err
+        where = "/".join(str(p) for p in leaf.absolute_path) or "(top)"
+        line, col = position(tree, leaf.absolute_path)
+        problems.append(Problem(str(path), line, col, f"{where}: {leaf.message}"))
+    return problems
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    return None
+
+
+def _entry(data: dict, source: Path, line: int) -> Entry:
+    plain = _plain(data)
+    tuples = {k: tuple(plain.get(k) or ()) for k in ("questions", "keywords", "documents", "steps", "legal_basis", "sources")}
+    scalars = {k: str(plain.get(k) or "") for k in (
+        "summary", "answer", "authority", "where", "fee", "processing_time", "online", "link", "code", "notes")}
+    return Entry(
+        id=plain["id"], kind=plain["kind"], title=plain["title"], **tuples, **scalars,
+        reviewed=_date(plain.get("reviewed")), valid_until=_date(plain.get("valid_until")),
+        source_file=str(source), line=line,
+    )
+
+
+def _commune(data: dict) -> Commune:
+    d = _plain(data)
+    points = tuple(ServicePoint(**p) for p in d.get("service_points", []))
+    return Commune(
+        name=d["name"], address=d["address"], hours=d["hours"], phone=d["phone"],
+        tech_team=tuple(d.get("tech_team", [])), service_points=points,
+        province=d.get("province", ""), email=d.get("email", ""),
+        portal=d.get("portal", "https://dichvucong.gov.vn"), example=bool(d.get("example", False)),
+    )
+
+
+def _lexicon(data: dict | None) -> Lexicon:
+    from bot.normalize import fold  # local: normalize depends on Lexicon
+
+    d = _plain(data or {})
+    return Lexicon(
+        abbreviations={fold(k): fold(v) for k, v in (d.get("abbreviations") or {}).items()},
+        synonyms={fold(k): tuple(fold(v) for v in vs) for k, vs in (d.get("synonyms") or {}).items()},
+        terms={fold(k): v for k, v in (d.get("terms") or {}).items()},
+        stopwords=frozenset(fold(w) for w in d.get("stopwords") or ()),
+    )
+
+
+def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
+    """Load and validate everything; raise CatalogError listing every problem (never half-load)."""
+    problems: list[Problem] = []
+    digest = hashlib.sha256()
+    entries: dict[str, Entry] = {}
+    files: list[Path] = [catalog_path]
+
+    def add(entry: Entry, node: Any) -> None:
+        if entry.id in entries:
+            first = entries[entry.id]
+            line, col = position(node, ["id"])
+            problems.append(Problem(entry.source_file, line, col,
+                                    f"duplicate id {entry.id!r} (first at {first.source_file}:{first.line})"))
+        else:
+            entries[entry.id] = entry
+
+    tree, errs = read_yaml(catalog_path)
+    problems += errs
+    commune = None
+    if tree is not None:
+        digest.update(catalog_path.read_bytes())
+        errs = validate(tree, schema.CATALOG, catalog_path)
+        problems += errs
+        if not errs:
+            commune = _commune(tree["commune"])
+            for i, node in enumerate(tree["entries"]):
+                add(_entry(node, catalog_path, position(tree, ["entries", i])[0]), node)
+
+    lexicon_tree = None
+    intent_files = sorted(p for p in Path(intents_dir).glob("*.yaml") if p.name != LEXICON_FILE)
+    lexicon_path = Path(intents_dir) / LEXICON_FILE
+    for path in intent_files + ([lexicon_path] if lexicon_path.exists() else []):
+        files.append(path)
+        node, errs = read_yaml(path)
+        problems += errs
+        if node is None:
+            continue
+        digest.update(path.read_bytes())
+        is_lexicon = path == lexicon_path
+        errs = validate(node, schema.LEXICON if is_lexicon else schema.INTENT, path)
+        problems += errs
+        if errs:
+            continue
+        if is_lexicon:
+            lexicon_tree = node
+        else:
+            add(_entry(node, path, 1), node)
+
+    if lexicon_tree is not None and not problems:
+        for term, target in lexicon_tree.get("terms", {}).items():
+            if target not in entries:
+                line, col = lexicon_tree["terms"].lc.value(term)
+                problems.append(Problem(str(lexicon_path), line + 1, col + 1,
+                                        f"terms/{term}: unknown intent {target!r}"))
+    if problems:
+        raise CatalogError(problems)
+    assert commune is not None
+    return Catalog(entries=entries, commune=commune, lexicon=_lexicon(lexicon_tree),
+                   version=digest.hexdigest()[:12], files=tuple(files))

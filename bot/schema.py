@@ -1,0 +1,150 @@
+"""JSON Schemas of the catalog files (procedures.yaml, intents/*.yaml, intents/lexicon.yaml)."""
+from __future__ import annotations
+
+DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+TEXT = {"type": "string", "minLength": 1}
+TEXT_LIST = {"type": "array", "items": TEXT}
+SLUG = {"type": "string", "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$"}
+URL = {"type": "string", "pattern": r"^https?://\S+$"}
+ONLINE = {"enum": ["toàn trình", "một phần", "không"]}
+
+_COMMON = {
+    "id": SLUG,
+    "title": TEXT,
+    "questions": {"type": "array", "items": TEXT, "minItems": 6},
+    "keywords": TEXT_LIST,
+    "summary": TEXT,
+    "legal_basis": TEXT_LIST,
+    "sources": TEXT_LIST,
+    "reviewed": DATE,
+    "notes": TEXT,
+    "link": URL,
+}
+
+PROCEDURE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "id", "kind", "title", "questions", "keywords", "summary", "authority", "documents", "steps",
+        "fee", "processing_time", "online", "link", "legal_basis", "sources", "reviewed",
+    ],
+    "properties": {
+        **_COMMON,
+        "kind": {"const": "procedure"},
+        "code": TEXT,
+        "authority": TEXT,
+        "documents": {"type": "array", "items": TEXT, "minItems": 1},
+        "steps": {"type": "array", "items": TEXT, "minItems": 1},
+        "fee": TEXT,
+        "processing_time": TEXT,
+        "online": ONLINE,
+        "where": TEXT,
+        "valid_until": DATE,
+    },
+}
+
+FAQ = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "kind", "title", "questions", "keywords", "summary", "answer", "legal_basis", "sources", "reviewed"],
+    "properties": {
+        **_COMMON,
+        "kind": {"const": "faq"},
+        "answer": TEXT,
+        "steps": TEXT_LIST,
+        "valid_until": DATE,
+    },
+}
+
+SERVICE_POINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "address", "latitude", "longitude"],
+    "properties": {
+        "name": TEXT,
+        "address": TEXT,
+        "hours": TEXT,
+        "phone": TEXT,
+        "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+        "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+    },
+}
+
+COMMUNE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "address", "hours", "phone", "tech_team", "service_points"],
+    "properties": {
+        "example": {"type": "boolean"},
+        "name": TEXT,
+        "province": TEXT,
+        "address": TEXT,
+        "hours": TEXT,
+        "phone": TEXT,
+        "email": TEXT,
+        "portal": URL,
+        "tech_team": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "phone"],
+                "properties": {"name": TEXT, "role": TEXT, "phone": TEXT, "area": TEXT},
+            },
+        },
+        "service_points": {"type": "array", "items": SERVICE_POINT, "minItems": 1},
+    },
+}
+
+CATALOG = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["commune", "entries"],
+    "properties": {
+        "version": {"type": ["integer", "string"]},
+        "commune": COMMUNE,
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"enum": ["procedure", "faq"]}},
+                "if": {"properties": {"kind": {"const": "procedure"}}},
+                "then": PROCEDURE,
+                "else": FAQ,
+            },
+        },
+    },
+}
+
+INTENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "kind", "title", "questions", "answer", "reviewed"],
+    "properties": {
+        "id": SLUG,
+        "kind": {"const": "intent"},
+        "title": TEXT,
+        "questions": {"type": "array", "items": TEXT, "minItems": 6},
+        "keywords": TEXT_LIST,
+        "answer": TEXT,
+        "sources": TEXT_LIST,
+        "reviewed": DATE,
+        "notes": TEXT,
+    },
+}
+
+LEXICON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        # folded token -> folded expansion ("cccd" -> "can cuoc cong dan", "ko" -> "khong")
+        "abbreviations": {"type": "object", "additionalProperties": TEXT},
+        # canonical phrase -> variants rewritten to it ("so do": ["so hong", "bia do"])
+        "synonyms": {"type": "object", "additionalProperties": TEXT_LIST},
+        # phrase -> entry id it strongly suggests ("ho khau": thuong-tru)
+        "terms": {"type": "object", "additionalProperties": SLUG},
+        # words that carry no meaning for matching ("a", "oi", "nhe")
+        "stopwords": TEXT_LIST,
+    },
+}

@@ -1,0 +1,113 @@
+"""One settings object, built from environment variables in one place."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Secrets the Zalo channel cannot run without (outside demo mode).
+REQUIRED_SECRETS = ("ZALO_APP_ID", "ZALO_APP_SECRET", "ZALO_OA_SECRET_KEY", "ZALO_ACCESS_TOKEN", "ZALO_REFRESH_TOKEN")
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot start the service."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds of the matcher, tuned on the evaluation set."""
+
+    answer: float = 0.55  # top score at or above: answer directly
+    clarify: float = 0.30  # top score at or above (but below answer): ask back
+    margin: float = 0.08  # top minus second below this: ask back even above `answer`
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about the bot and the service."""
+
+    catalog_path: Path = ROOT / "procedures.yaml"
+    intents_dir: Path = ROOT / "intents"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    database_url: str = f"sqlite:///{ROOT / 'instance' / 'bot.db'}"
+    redis_url: str | None = None
+    zalo_app_id: str = ""
+    zalo_app_secret: str = ""
+    zalo_oa_secret_key: str = ""
+    zalo_access_token: str = ""
+    zalo_refresh_token: str = ""
+    zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    port: int = 8000
+    demo: bool = False
+    secret_key: str = ""
+    max_body_bytes: int = 64 * 1024
+    delivery_workers: int = 2
+    delivery_max_attempts: int = 6
+    delivery_base_delay: float = 1.0  # seconds; doubles each attempt
+    http_timeout: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Build settings from the environment (os.environ by default)."""
+        env = os.environ if environ is None else environ
+        t = Thresholds()
+        values: dict[str, object] = dict(
+            catalog_path=Path(env.get("BOT_CATALOG", str(ROOT / "procedures.yaml"))),
+            intents_dir=Path(env.get("BOT_INTENTS", str(ROOT / "intents"))),
+            thresholds=Thresholds(
+                answer=float(env.get("BOT_ANSWER_THRESHOLD", t.answer)),
+                clarify=float(env.get("BOT_CLARIFY_THRESHOLD", t.clarify)),
+                margin=float(env.get("BOT_MARGIN", t.margin)),
+            ),
+            database_url=env.get("DATABASE_URL") or cls.database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            zalo_app_id=env.get("ZALO_APP_ID", ""),
+            zalo_app_secret=env.get("ZALO_APP_SECRET", ""),
+            zalo_oa_secret_key=env.get("ZALO_OA_SECRET_KEY", ""),
+            zalo_access_token=env.get("ZALO_ACCESS_TOKEN", ""),
+            zalo_refresh_token=env.get("ZALO_REFRESH_TOKEN", ""),
+            zalo_api_base=env.get("ZALO_API_BASE", "https://openapi.zalo.me").rstrip("/"),
+            zalo_oauth_base=env.get("ZALO_OAUTH_BASE", "https://oauth.zaloapp.com").rstrip("/"),
+            port=int(env.get("PORT", "8000")),
+            demo=env.get("BOT_DEMO", "") in ("1", "true", "yes"),
+            secret_key=env.get("SECRET_KEY", ""),
+            delivery_workers=int(env.get("BOT_DELIVERY_WORKERS", "2")),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def missing_secrets(self) -> list[str]:
+        """Names of the required Zalo secrets that are empty."""
+        have = {
+            "ZALO_APP_ID": self.zalo_app_id,
+            "ZALO_APP_SECRET": self.zalo_app_secret,
+            "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
+            "ZALO_ACCESS_TOKEN": self.zalo_access_token,
+            "ZALO_REFRESH_TOKEN": self.zalo_refresh_token,
+        }
+        return [name for name in REQUIRED_SECRETS if not have[name]]
+
+    def checked(self) -> "Settings":
+        """Return settings ready to serve: demo secrets filled in, or an error naming what is missing."""
+        if self.demo:
+            return replace(
+                self,
+                zalo_app_id=self.zalo_app_id or "demo-app",
+                zalo_app_secret=self.zalo_app_secret or "demo-app-secret",
+                zalo_oa_secret_key=self.zalo_oa_secret_key or "demo-oa-secret-key",
+                zalo_access_token=self.zalo_access_token or "demo-access-token",
+                zalo_refresh_token=self.zalo_refresh_token or "demo-refresh-token",
+                secret_key=self.secret_key or secrets.token_hex(32),
+            )
+        missing = self.missing_secrets()
+        if missing:
+            raise ConfigError(
+                "Thiếu biến môi trường / missing environment variable(s): " + ", ".join(missing)
+                + ". Set them, or run the local demo with BOT_DEMO=1 (make run)."
+            )
+        return self if self.secret_key else replace(self, secret_key=secrets.token_hex(32))
