@@ -15,6 +15,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from bot import schema
 
 LEXICON_FILE = "lexicon.yaml"
+OUT_OF_SCOPE_FILE = "out-of-scope.yaml"  # phrasings the bot must not answer
 PARTS = ("documents", "steps", "fee", "processing_time", "where", "online")
 
 
@@ -117,6 +118,7 @@ class Catalog:
     lexicon: Lexicon
     version: str  # content hash of the files it was loaded from
     files: tuple[Path, ...] = ()
+    out_of_scope: tuple[str, ...] = ()
 
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, if any."""
@@ -268,22 +270,26 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
                 add(_entry(node, catalog_path, position(tree, ["entries", i])[0]), node)
 
     lexicon_tree = None
-    intent_files = sorted(p for p in Path(intents_dir).glob("*.yaml") if p.name != LEXICON_FILE)
+    special = {LEXICON_FILE: schema.LEXICON, OUT_OF_SCOPE_FILE: schema.OUT_OF_SCOPE}
+    intent_files = sorted(p for p in Path(intents_dir).glob("*.yaml") if p.name not in special)
     lexicon_path = Path(intents_dir) / LEXICON_FILE
-    for path in intent_files + ([lexicon_path] if lexicon_path.exists() else []):
+    negatives: tuple[str, ...] = ()
+    extra = [Path(intents_dir) / name for name in special if (Path(intents_dir) / name).exists()]
+    for path in intent_files + extra:
         files.append(path)
         node, errs = read_yaml(path)
         problems += errs
         if node is None:
             continue
         digest.update(path.read_bytes())
-        is_lexicon = path == lexicon_path
-        errs = validate(node, schema.LEXICON if is_lexicon else schema.INTENT, path)
+        errs = validate(node, special.get(path.name, schema.INTENT), path)
         problems += errs
         if errs:
             continue
-        if is_lexicon:
+        if path.name == LEXICON_FILE:
             lexicon_tree = node
+        elif path.name == OUT_OF_SCOPE_FILE:
+            negatives = tuple(str(q) for q in node["questions"])
         else:
             add(_entry(node, path, 1), node)
 
@@ -297,4 +303,4 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
         raise CatalogError(problems)
     assert commune is not None
     return Catalog(entries=entries, commune=commune, lexicon=_lexicon(lexicon_tree),
-                   version=digest.hexdigest()[:12], files=tuple(files))
+                   version=digest.hexdigest()[:12], files=tuple(files), out_of_scope=negatives)

@@ -148,3 +148,10 @@ LEXICON = {
         "stopwords": TEXT_LIST,
     },
 }
+
+OUT_OF_SCOPE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "questions"],
+    "properties": {"kind": {"const": "out_of_scope"}, "questions": TEXT_LIST, "reviewed": DATE},
+}

@@ -21,9 +21,9 @@ class ConfigError(RuntimeError):
 class Thresholds:
     """Decision thresholds of the matcher, tuned on the evaluation set."""
 
-    answer: float = 0.55  # top score at or above: answer directly
-    clarify: float = 0.30  # top score at or above (but below answer): ask back
-    margin: float = 0.08  # top minus second below this: ask back even above `answer`
+    answer: float = 0.32  # top score at or above: answer directly
+    clarify: float = 0.27  # top score at or above (but below answer): ask back
+    margin: float = 0.02  # top minus second below this: ask back even above `answer`
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,149 @@
+"""Safe edits of the catalog files: validated first, comments kept, atomic write, history kept."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from bot.catalog import LEXICON_FILE, CatalogError, load_catalog, read_yaml, yaml_loader
+from bot.normalize import Normalizer
+
+# One writer at a time inside this process; the lock file covers other processes (gunicorn).
+_LOCK = threading.Lock()
+
+
+class CatalogEditError(Exception):
+    """The edit was refused; the files on disk are unchanged."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or []
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit changed: the file written, the phrasings added and the backup kept."""
+
+    path: Path
+    added: tuple[str, ...]
+    skipped: tuple[str, ...]
+    backup: Path
+
+
+def history_dir_for(catalog_path: Path) -> Path:
+    """Where previous versions go: instance/catalog-history next to the catalog."""
+    return Path(catalog_path).resolve().parent / "instance" / "catalog-history"
+
+
+@contextmanager
+def _locked(history_dir: Path) -> Iterator[None]:
+    history_dir.mkdir(parents=True, exist_ok=True)
+    with _LOCK, open(history_dir / ".lock", "w") as handle:
+        try:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows: the thread lock alone
+            pass
+        yield
+
+
+def _locate(catalog_path: Path, intents_dir: Path, entry_id: str) -> tuple[Path, Any, Any]:
+    """(file, whole tree, entry node) of the entry with this id."""
+    tree, problems = read_yaml(catalog_path)
+    if tree is None:
+        raise CatalogEditError("Không đọc được danh mục", [str(p) for p in problems])
+    for node in tree.get("entries") or []:
+        if node.get("id") == entry_id:
+            return catalog_path, tree, node
+    for path in sorted(Path(intents_dir).glob("*.yaml")):
+        if path.name == LEXICON_FILE:
+            continue
+        node, _ = read_yaml(path)
+        if node is not None and node.get("id") == entry_id:
+            return path, node, node
+    raise CatalogEditError(f"Không có mục {entry_id!r} trong danh mục")
+
+
+def _dump(tree: Any) -> str:
+    buffer = io.StringIO()
+    yaml_loader().dump(tree, buffer)
+    return buffer.getvalue()
+
+
+def _validate_copy(catalog_path: Path, intents_dir: Path, target: Path, new_text: str) -> None:
+    """Load the would-be catalog from temporary copies; raise CatalogEditError if it fails."""
+    with tempfile.TemporaryDirectory(prefix="catalog-check-") as tmp:
+        tmp_catalog = Path(tmp) / catalog_path.name
+        tmp_intents = Path(tmp) / "intents"
+        shutil.copy2(catalog_path, tmp_catalog)
+        shutil.copytree(intents_dir, tmp_intents) if Path(intents_dir).is_dir() else tmp_intents.mkdir()
+        dest = tmp_catalog if target == catalog_path else tmp_intents / target.name
+        dest.write_text(new_text, encoding="utf-8")
+        try:
+            load_catalog(tmp_catalog, tmp_intents)
+        except CatalogError as exc:
+            shown = [str(p).replace(str(tmp_intents), str(intents_dir)).replace(str(tmp_catalog), str(catalog_path))
+                     for p in exc.problems]
+            raise CatalogEditError("Danh mục sau khi sửa không hợp lệ", shown) from exc
+
+
+def _write_atomically(path: Path, text: str, history_dir: Path) -> Path:
+    """Keep a timestamped copy of the old file, then replace it in one step."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    backup = history_dir / f"{path.stem}.{stamp}{path.suffix}"
+    shutil.copy2(path, backup)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(path, tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def add_phrasings(catalog_path: Path, intents_dir: Path, entry_id: str, phrasings: list[str],
+                  history_dir: Path | None = None) -> EditResult:
+    """Append citizen phrasings to an entry's questions: validated, round-trip, atomic, backed up."""
+    catalog_path, intents_dir = Path(catalog_path), Path(intents_dir)
+    history_dir = Path(history_dir) if history_dir else history_dir_for(catalog_path)
+    wanted = [" ".join(p.split()) for p in phrasings if p and p.strip()]
+    if not wanted:
+        raise CatalogEditError("Chưa có câu hỏi nào để thêm")
+    with _locked(history_dir):
+        catalog = load_catalog(catalog_path, intents_dir)
+        # The matcher's own normalisation: phrasings equal after it are the same question to the bot.
+        normalize = Normalizer(catalog.lexicon)
+        owner_of = {normalize(q): e.id for e in catalog.entries.values() for q in e.questions}
+        path, tree, node = _locate(catalog_path, intents_dir, entry_id)
+        added: list[str] = []
+        skipped: list[str] = []
+        for text in wanted:
+            key = normalize(text)
+            owner = owner_of.get(key)
+            if owner == entry_id or not key:
+                skipped.append(text)
+            elif owner is not None:
+                raise CatalogEditError(f"Câu “{text}” đã thuộc mục {owner!r}; không thể gắn vào hai mục")
+            else:
+                owner_of[key] = entry_id
+                added.append(text)
+        if not added:
+            raise CatalogEditError("Các câu này đã có trong mục; không có gì để thêm")
+        node["questions"].extend(added)
+        new_text = _dump(tree)
+        _validate_copy(catalog_path, intents_dir, path, new_text)
+        backup = _write_atomically(path, new_text, history_dir)
+    return EditResult(path=path, added=tuple(added), skipped=tuple(skipped), backup=backup)
