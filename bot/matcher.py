@@ -1,17 +1,18 @@
 """Rank catalog entries for a citizen's text: TF-IDF centroid + nearest phrasing + keyword evidence."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from rapidfuzz import fuzz, process
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
 
 from bot.catalog import Entry
+from bot.features import Featurizer
 from bot.normalize import Normalizer
 from bot.settings import Thresholds
 
@@ -21,9 +22,7 @@ WEIGHTS = {"classifier": 0.30, "centroid": 0.30, "nearest": 0.35, "keyword": 0.0
 # Larger catalogs use the centroid in its place (see README, "Matching").
 CLASSIFIER_MAX_ENTRIES = 300
 CLASSIFIER_C = 10.0
-# A keyword typed with a typo still counts when this similar (rapidfuzz ratio, 0..100).
-KEYWORD_FUZZ = 90
-MIN_FUZZY_KEYWORD_LEN = 8  # shorter keywords must match exactly ("trom" is not "trong")
+SHORTLIST = 64  # entries whose phrasings are compared one by one, in catalogs larger than this
 
 
 @dataclass(frozen=True)
@@ -64,34 +63,31 @@ class Matcher:
                     docs.append(norm)
                     owners.append(i)
         neg_docs = [d for d in (normalizer(t) for t in negatives) if d]
-        self._char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1)
-        self._word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
-                                     token_pattern=r"\S+")
-        fit_docs = docs + neg_docs
-        self._char.fit(fit_docs)
-        self._word.fit(fit_docs)
-        x = self._vectorize(docs)
-        owners_arr = np.asarray(owners)
+        self.features = Featurizer(docs + neg_docs)
+        x = self.features.matrix(docs)
+        owners_arr = np.asarray(owners, dtype=np.intp)
         order = np.argsort(owners_arr, kind="stable")
         self._docs = x[order].tocsr()
-        self._doc_owner = owners_arr[order]
-        self._starts = np.searchsorted(self._doc_owner, np.arange(len(self.ids)))
+        self._bounds = np.searchsorted(owners_arr[order], np.arange(len(self.ids) + 1))
         onehot = sparse.csr_matrix((np.ones(len(owners)), (owners_arr, np.arange(len(owners)))),
                                    shape=(len(self.ids), len(owners)))
-        self._centroids = l2_normalize(onehot @ x).tocsr()
-        self._neg = self._vectorize(neg_docs) if neg_docs else None
+        # Stored feature-major so a query touches only the rows of its own features.
+        self._centroids_t = l2_normalize(onehot @ x).T.tocsr()
+        self._neg = self.features.matrix(neg_docs) if neg_docs else None
         self._keywords = self._keyword_index(entries, terms or {})
-        self._clf: LogisticRegression | None = None
+        self._coef: np.ndarray | None = None
         if 1 < len(self.ids) <= CLASSIFIER_MAX_ENTRIES:
             # Out-of-scope phrasings form one extra class, so "gia vang" has somewhere to go.
             labels = np.r_[owners_arr, np.full(len(neg_docs), len(self.ids))]
             train = sparse.vstack([x, self._neg]) if self._neg is not None else x
-            self._clf = LogisticRegression(C=CLASSIFIER_C, max_iter=3000).fit(train, labels)
+            # saga at a loose tolerance: 0.6 s instead of 15 s for lbfgs, same accuracy on the eval sets.
+            clf = LogisticRegression(C=CLASSIFIER_C, solver="saga", tol=1e-3, max_iter=200)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(train, labels)
+            self._coef, self._intercept = clf.coef_, clf.intercept_
 
-    def _vectorize(self, docs: list[str]) -> sparse.csr_matrix:
-        return l2_normalize(sparse.hstack([self._char.transform(docs), self._word.transform(docs)]).tocsr())
-
-    def _keyword_index(self, entries: Sequence[Entry], terms: dict[str, str]) -> dict[str, set[int]]:
+    def _keyword_index(self, entries: Sequence[Entry], terms: dict[str, str]) -> dict[str, np.ndarray]:
         index: dict[str, set[int]] = {}
         pos = {eid: i for i, eid in enumerate(self.ids)}
         for i, entry in enumerate(entries):
@@ -103,41 +99,54 @@ class Matcher:
             norm = self.normalizer(term)
             if norm and eid in pos:
                 index.setdefault(norm, set()).add(pos[eid])
-        return index
+        self._kw_max_words = max((k.count(" ") + 1 for k in index), default=0)
+        return {k: np.fromiter(sorted(v), dtype=np.intp) for k, v in index.items()}
 
     def _keyword_scores(self, norm: str) -> np.ndarray:
+        # Exact phrase lookup over the query's word n-grams: O(words x longest keyword), any catalog size.
         scores = np.zeros(len(self.ids))
-        padded = f" {norm} "
         words = norm.split()
-        for kw, owners in self._keywords.items():
-            if f" {kw} " in padded:
-                hit = 1.0
-            elif len(kw) >= MIN_FUZZY_KEYWORD_LEN:
-                # typo-tolerant: best window of the same number of words
-                n = kw.count(" ") + 1
-                windows = [" ".join(words[j:j + n]) for j in range(max(1, len(words) - n + 1))]
-                best = process.extractOne(kw, windows, scorer=fuzz.ratio, processor=None)
-                hit = (best[1] / 100.0) if best and best[1] >= KEYWORD_FUZZ else 0.0
-            else:
-                continue
-            if hit:
-                # longer keywords are stronger evidence
-                weight = min(1.0, 0.6 + 0.1 * (kw.count(" ") + 1)) * hit
-                for i in owners:
-                    scores[i] = max(scores[i], weight)
+        for n in range(1, min(self._kw_max_words, len(words)) + 1):
+            for j in range(len(words) - n + 1):
+                owners = self._keywords.get(" ".join(words[j:j + n]))
+                if owners is not None:
+                    weight = min(1.0, 0.6 + 0.1 * n)  # longer keywords are stronger evidence
+                    scores[owners] = np.maximum(scores[owners], weight)
         return scores
+
+    def _nearest(self, q: np.ndarray, shortlist: np.ndarray) -> np.ndarray:
+        """Best cosine to any phrasing, for the shortlisted entries (0 elsewhere)."""
+        out = np.zeros(len(self.ids))
+        starts, ends = self._bounds[shortlist], self._bounds[shortlist + 1]
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(shortlist) else []
+        if len(rows):
+            sims = self._docs[rows] @ q
+            offsets = np.r_[0, np.cumsum(ends - starts)[:-1]]
+            out[shortlist] = np.maximum.reduceat(sims, offsets)
+        return out
 
     def components(self, norm: str) -> dict[str, np.ndarray | float]:
         """Each signal for normalised text: per-entry arrays, plus similarity to out-of-scope phrasings."""
-        q = self._vectorize([norm])
-        centroid = (self._centroids @ q.T).toarray().ravel()
-        sims = (self._docs @ q.T).toarray().ravel()
+        idx, val = self.features.vector(norm)
+        q = np.zeros(self.features.dim)
+        q[idx] = val
+        centroid = self._centroids_t[idx].T @ val
+        if self._coef is not None:
+            logits = self._coef[:, idx] @ val + self._intercept
+            probs = np.exp(logits - logits.max())
+            classifier = (probs / probs.sum())[: len(self.ids)]
+        else:
+            classifier = centroid
+        # Nearest-phrasing similarity only where it can matter: the best entries by the cheaper signals.
+        shortlist = np.arange(len(self.ids))
+        if len(self.ids) > SHORTLIST:
+            shortlist = np.argpartition(-(centroid + classifier), SHORTLIST)[:SHORTLIST]
         return {
             "centroid": centroid,
-            "nearest": np.maximum.reduceat(sims, self._starts),
-            "classifier": self._clf.predict_proba(q)[0, : len(self.ids)] if self._clf is not None else centroid,
+            "nearest": self._nearest(q, np.sort(shortlist)),
+            "classifier": classifier,
             "keyword": self._keyword_scores(norm),
-            "negative": float((self._neg @ q.T).max()) if self._neg is not None else 0.0,
+            "negative": float((self._neg @ q).max()) if self._neg is not None else 0.0,
         }
 
     def scores(self, text: str) -> tuple[str, np.ndarray, float]:

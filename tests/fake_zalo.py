@@ -1,0 +1,269 @@
+"""A real HTTP server on 127.0.0.1 imitating Zalo's send and token endpoints, scriptable by tests."""
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+SEND_PATH = "/v3.0/oa/message/cs"
+OAUTH_PATH = "/v4/oa/access_token"
+INVALID_REFRESH_TOKEN = -14014  # what the fake answers for an unknown or reused refresh token
+
+
+@dataclass
+class SendRecord:
+    """One request that reached the send endpoint."""
+
+    user_id: str | None
+    body: Any
+    headers: dict[str, str]
+    time: float
+    outcome: str = ""  # sent | error <code> | http <status> | dropped | delayed
+
+
+@dataclass
+class RefreshRecord:
+    """One request that reached the token endpoint."""
+
+    form: dict[str, str]
+    headers: dict[str, str]
+    time: float
+    outcome: str = ""  # issued | error <code> | dropped
+
+
+@dataclass
+class _Script:
+    """Queued behaviours, consumed one per request in arrival order."""
+
+    drops: int = 0
+    delays: deque[float] = field(default_factory=deque)
+    statuses: deque[int] = field(default_factory=deque)
+    errors: deque[int] = field(default_factory=deque)
+
+
+class _RawHeaderHandler(WSGIRequestHandler):
+    """Keeps the raw request headers: werkzeug drops names with underscores, and Zalo's
+    `access_token` / `secret_key` headers have them."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ["fake_zalo.headers"] = {k.lower(): v for k, v in self.headers.items()}
+        return environ
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass  # one line per request would drown test output
+
+
+class _Dropped(ConnectionResetError):
+    """Raised after closing the socket; werkzeug treats it as a dropped connection and stays quiet."""
+
+
+class FakeZalo:
+    """Fake Zalo OA API: `with FakeZalo() as zalo: ... zalo.url ...`."""
+
+    def __init__(self, *, app_id: str = "fake-app", app_secret: str = "fake-app-secret",
+                 access_token: str = "fake-access-1", refresh_token: str = "fake-refresh-1",
+                 expires_in: str = "90000"):
+        self.app_id, self.app_secret, self.expires_in = app_id, app_secret, expires_in
+        self.access_token, self.refresh_token = access_token, refresh_token
+        self.sends: list[SendRecord] = []
+        self.refreshes: list[RefreshRecord] = []
+        self.used_refresh_tokens: set[str] = set()
+        self.on_send: Callable[[SendRecord], None] | None = None  # runs in the server thread
+        self.is_down = False
+        self._send_script, self._oauth_script = _Script(), _Script()
+        self._serial = itertools.count(2)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> "FakeZalo":
+        """Listen on a free loopback port in a background thread."""
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
+                                   request_handler=_RawHeaderHandler)
+        # A short poll interval so stop() returns quickly (shutdown waits for the next poll).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-zalo", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; delayed handlers wake up and give up."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "FakeZalo":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, usable as both ZALO_API_BASE and ZALO_OAUTH_BASE."""
+        assert self._server is not None, "FakeZalo not started"
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def settings_overrides(self) -> dict[str, str]:
+        """Keyword arguments for Settings.from_env(...) pointing the client at this fake."""
+        return {"zalo_api_base": self.url, "zalo_oauth_base": self.url, "zalo_app_id": self.app_id,
+                "zalo_app_secret": self.app_secret, "zalo_access_token": self.access_token,
+                "zalo_refresh_token": self.refresh_token}
+
+    # -- scripting -------------------------------------------------------------------------------
+
+    def fail_next(self, n: int, code: int, *, oauth: bool = False) -> None:
+        """The next n requests get HTTP 200 with `{"error": code}`."""
+        with self._lock:
+            self._script(oauth).errors.extend([code] * n)
+
+    def http_status_next(self, n: int, status: int, *, oauth: bool = False) -> None:
+        """The next n requests get this HTTP status and a non-JSON body."""
+        with self._lock:
+            self._script(oauth).statuses.extend([status] * n)
+
+    def delay_next(self, n: int, seconds: float, *, oauth: bool = False) -> None:
+        """The next n requests wait this long before being handled (to trigger client timeouts)."""
+        with self._lock:
+            self._script(oauth).delays.extend([seconds] * n)
+
+    def drop_next(self, n: int, *, oauth: bool = False) -> None:
+        """The next n requests have their connection closed without an answer."""
+        with self._lock:
+            self._script(oauth).drops += n
+
+    def down(self) -> None:
+        """Every request is dropped until up()."""
+        self.is_down = True
+
+    def up(self) -> None:
+        """Answer requests again."""
+        self.is_down = False
+
+    def expire_access_token(self) -> None:
+        """Invalidate the current access token behind the client's back (sends then get -216)."""
+        with self._lock:
+            self.access_token = f"fake-access-expired-{next(self._serial)}"
+
+    def delivered(self) -> list[SendRecord]:
+        """Sends that Zalo accepted."""
+        with self._lock:
+            return [r for r in self.sends if r.outcome == "sent"]
+
+    def issued(self) -> list[RefreshRecord]:
+        """Refreshes that produced a new pair."""
+        with self._lock:
+            return [r for r in self.refreshes if r.outcome == "issued"]
+
+    def _script(self, oauth: bool) -> _Script:
+        return self._oauth_script if oauth else self._send_script
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        request = Request(environ)
+        if request.method == "POST" and request.path == SEND_PATH:
+            response = self._handle(request, environ, oauth=False)
+        elif request.method == "POST" and request.path == OAUTH_PATH:
+            response = self._handle(request, environ, oauth=True)
+        else:
+            response = Response("not found", status=404)
+        return response(environ, start_response)
+
+    def _handle(self, request: Request, environ: dict[str, Any], *, oauth: bool) -> Response:
+        headers = dict(environ["fake_zalo.headers"])
+        record: SendRecord | RefreshRecord
+        if oauth:
+            record = RefreshRecord(form=dict(request.form), headers=headers, time=time.time())
+        else:
+            body = request.get_json(silent=True)
+            user = body.get("recipient", {}).get("user_id") if isinstance(body, dict) else None
+            record = SendRecord(user_id=user, body=body, headers=headers, time=time.time())
+        with self._lock:
+            (self.refreshes if oauth else self.sends).append(record)  # type: ignore[arg-type]
+            script = self._script(oauth)
+            drop = self.is_down or script.drops > 0
+            if drop and not self.is_down:
+                script.drops -= 1
+            delay = script.delays.popleft() if not drop and script.delays else 0.0
+        if drop:
+            record.outcome = "dropped"
+            self._drop(environ)
+        if delay:
+            record.outcome = "delayed"
+            if self._stopping.wait(delay):
+                self._drop(environ)
+        with self._lock:
+            if script.statuses:
+                status = script.statuses.popleft()
+                record.outcome = f"http {status}"
+                return Response("<html>upstream error</html>", status=status, content_type="text/html")
+            if script.errors:
+                code = script.errors.popleft()
+                record.outcome = f"error {code}"
+                return _json({"error": code, "message": f"scripted error {code}"})
+            answer = self._refresh(record) if oauth else self._send(record)  # type: ignore[arg-type]
+        if not oauth and self.on_send is not None and record.outcome == "sent":
+            self.on_send(record)  # type: ignore[arg-type]
+        return _json(answer)
+
+    def _send(self, record: SendRecord) -> dict[str, Any]:
+        if record.headers.get("access_token") != self.access_token:
+            record.outcome = "error -216"
+            return {"error": -216, "message": "Access token is invalid"}
+        message = record.body.get("message") if isinstance(record.body, dict) else None
+        text = message.get("text") if isinstance(message, dict) else None
+        if not record.user_id or not isinstance(text, str) or len(text) > 2000:
+            record.outcome = "error -201"
+            return {"error": -201, "message": "Parameters are invalid"}
+        record.outcome = "sent"
+        return {"error": 0, "message": "Success",
+                "data": {"message_id": f"fake-msg-{next(self._serial)}", "user_id": record.user_id}}
+
+    def _refresh(self, record: RefreshRecord) -> dict[str, Any]:
+        form, given = record.form, record.form.get("refresh_token", "")
+        if (record.headers.get("secret_key") != self.app_secret or form.get("app_id") != self.app_id
+                or form.get("grant_type") != "refresh_token"):
+            record.outcome = "error -14002"
+            return {"error": -14002, "error_name": "Invalid app", "error_description": "app_id or secret_key wrong"}
+        if given != self.refresh_token:
+            record.outcome = f"error {INVALID_REFRESH_TOKEN}"
+            reason = "used" if given in self.used_refresh_tokens else "unknown"
+            return {"error": INVALID_REFRESH_TOKEN, "error_name": "Invalid refresh token",
+                    "error_description": f"Refresh token is {reason}"}
+        # Single use: the old refresh token dies, and only the newest access token is accepted.
+        self.used_refresh_tokens.add(given)
+        serial = next(self._serial)
+        self.access_token, self.refresh_token = f"fake-access-{serial}", f"fake-refresh-{serial}"
+        record.outcome = "issued"
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "expires_in": self.expires_in}
+
+    @staticmethod
+    def _drop(environ: dict[str, Any]) -> None:
+        sock: socket.socket = environ["werkzeug.socket"]
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        raise _Dropped("connection dropped by FakeZalo")
+
+
+def _json(data: dict[str, Any]) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=200, content_type="application/json")
