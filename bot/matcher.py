@@ -63,6 +63,11 @@ class Matcher:
                     docs.append(norm)
                     owners.append(i)
         neg_docs = [d for d in (normalizer(t) for t in negatives) if d]
+        # A phrasing a reviewer taught is answered as taught, whatever the other signals say.
+        owners_of: dict[str, set[int]] = {}
+        for doc, owner in zip(docs, owners):
+            owners_of.setdefault(doc, set()).add(owner)
+        self._exact = {doc: next(iter(o)) for doc, o in owners_of.items() if len(o) == 1}
         self.features = Featurizer(docs + neg_docs)
         x = self.features.matrix(docs)
         owners_arr = np.asarray(owners, dtype=np.intp)
@@ -86,6 +91,12 @@ class Matcher:
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(train, labels)
             self._coef, self._intercept = clf.coef_, clf.intercept_
+
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays (sparse matrices, classifier weights)."""
+        mats = [self._docs, self._centroids_t] + ([self._neg] if self._neg is not None else [])
+        total = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in mats)
+        return total + (self._coef.nbytes if self._coef is not None else 0)
 
     def _keyword_index(self, entries: Sequence[Entry], terms: dict[str, str]) -> dict[str, np.ndarray]:
         index: dict[str, set[int]] = {}
@@ -155,8 +166,11 @@ class Matcher:
         if not norm or not self.ids:
             return norm, np.zeros(len(self.ids)), 0.0
         parts = self.components(norm)
-        total = sum(w * parts[name] for name, w in self.weights.items())
-        return norm, np.asarray(total), float(parts["negative"])
+        total = np.asarray(sum(w * parts[name] for name, w in self.weights.items()))
+        exact = self._exact.get(norm)
+        if exact is not None:
+            total[exact] = 1.0
+        return norm, total, float(parts["negative"])
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """Best entries for `text`, best first."""

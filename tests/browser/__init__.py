@@ -1,0 +1,1 @@
+"""Browser tests of the review dashboard (Playwright driving the system Chromium)."""

@@ -1,0 +1,137 @@
+"""Thống kê, Thử bot, Danh mục and Xuất CSV pages."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from sqlalchemy import select
+
+from tests.test_admin_support import (add_citizen, add_question, admin, admin_app, admin_client,  # noqa: F401
+                                      admin_settings, catalog_copy, post, reviewer, users)
+from webhooks.admin import engine_holder
+from webhooks.admin.stats import VN, collect
+from webhooks.models import AuditLog, ConversationRow
+
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def _engine(app):
+    with app.app_context():
+        return engine_holder().get()
+
+
+def _seed(app, db):
+    engine = _engine(app)
+    c = add_citizen(db, "s-1")
+    add_question(db, engine, c, "làm giấy khai sinh", outcome="answered", score=0.9, intent="khai-sinh")
+    add_question(db, engine, c, "khai sinh cần gì", outcome="answered", score=0.9, intent="khai-sinh")
+    add_question(db, engine, c, "đăng ký kết hôn", outcome="answered", score=0.9, intent="ket-hon")
+    add_question(db, engine, c, "con mèo bị lạc", outcome="fallback", at=NOW - dt.timedelta(days=2))
+    add_question(db, engine, c, "hỏi lại", outcome="clarified", score=0.4)
+    add_question(db, engine, c, "gặp cán bộ", outcome="handoff", score=0.9, intent="handoff")
+    add_question(db, engine, c, "chuyện xưa", outcome="fallback", at=NOW - dt.timedelta(days=100))
+    return c
+
+
+def test_stats_counts(admin_app, db):
+    _seed(admin_app, db)
+    today = dt.datetime.now(VN).date()
+    with db.session() as s:
+        data = collect(s, today - dt.timedelta(days=29), today)
+    assert data.total == 6
+    assert data.outcomes == {"answered": 3, "fallback": 1, "clarified": 1, "handoff": 1}
+    assert data.top_entries == [("khai-sinh", 2), ("ket-hon", 1)]
+    assert round(data.share("answered")) == 50
+    assert len(data.per_day) == 30 and data.per_day[-1][1] >= 4
+
+
+def test_stats_page_draws_svg_bars(reviewer, admin_app, db):
+    _seed(admin_app, db)
+    html = reviewer.get("/admin/thong-ke").get_data(as_text=True)
+    assert "<svg" in html and "<rect" in html and "6</strong> câu hỏi" in html
+    assert "Đăng ký khai sinh" in html or "khai sinh" in html.lower()
+    assert "con mèo bị lạc" in html  # among the top unanswered clusters
+    start = (dt.datetime.now(VN).date() - dt.timedelta(days=120)).isoformat()
+    longer = reviewer.get(f"/admin/thong-ke?start={start}").get_data(as_text=True)
+    assert "7</strong> câu hỏi" in longer
+
+
+def test_stats_period_errors(reviewer):
+    bad_order = reviewer.get("/admin/thong-ke?start=2026-05-10&end=2026-05-01")
+    assert bad_order.status_code == 400 and "Ngày kết thúc phải sau ngày bắt đầu." in bad_order.get_data(as_text=True)
+    assert reviewer.get("/admin/thong-ke?start=không-phải-ngày").status_code == 400
+
+
+def test_test_chat_talks_to_the_engine_with_state(reviewer, db):
+    response = post(reviewer, "/admin/thu-bot", {"text": "làm giấy khai sinh cho con cần gì"})
+    assert response.status_code == 302
+    html = reviewer.get("/admin/thu-bot").get_data(as_text=True)
+    assert "làm giấy khai sinh cho con cần gì" in html and "khai-sinh" in html and "Đã trả lời" in html
+    with db.session() as s:
+        assert s.get(ConversationRow, "admin:hoa").data["last_entry"] == "khai-sinh"
+    post(reviewer, "/admin/thu-bot", {"text": '<script>alert("x")</script>'})
+    html = reviewer.get("/admin/thu-bot").get_data(as_text=True)
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert post(reviewer, "/admin/thu-bot/lam-lai", {}).status_code == 302
+    assert "làm giấy khai sinh cho con cần gì" not in reviewer.get("/admin/thu-bot").get_data(as_text=True)
+    with db.session() as s:
+        assert s.get(ConversationRow, "admin:hoa") is None
+
+
+def test_test_chat_empty_message(reviewer):
+    response = post(reviewer, "/admin/thu-bot", {"text": ""})
+    assert response.status_code == 400 and "Vui lòng nhập câu hỏi." in response.get_data(as_text=True)
+
+
+def test_catalog_page_flags_stale_and_unsourced_entries(admin, admin_settings):
+    text = admin_settings.catalog_path.read_text(encoding="utf-8")
+    start = text.index("id: khai-sinh")
+    block_end = text.index("\n  - ", start)
+    block = text[start:block_end]
+    reviewed = next(line for line in block.splitlines() if line.strip().startswith("reviewed:"))
+    stale = block.replace(reviewed, reviewed.split(":")[0] + ": 2020-01-01")
+    admin_settings.catalog_path.write_text(text[:start] + stale + text[block_end:], encoding="utf-8")
+    html = admin.get("/admin/danh-muc").get_data(as_text=True)
+    assert "quá 12 tháng" in html and "01/01/2020" in html
+    assert "khai-sinh: reviewed 2020-01-01, over 12 months ago" in html  # the lint report
+
+
+def test_catalog_entry_adds_phrasings(admin, admin_app, admin_settings, db):
+    page = admin.get("/admin/danh-muc/khai-sinh").get_data(as_text=True)
+    assert "Các câu hỏi mẫu" in page
+    response = post(admin, "/admin/danh-muc/khai-sinh", {"text": "đẻ con xong ra xã khai cái gì vậy ta\n\n"})
+    assert response.status_code == 302
+    assert "đẻ con xong ra xã khai cái gì vậy ta" in admin_settings.catalog_path.read_text(encoding="utf-8")
+    assert "đẻ con xong ra xã khai cái gì vậy ta" in _engine(admin_app).catalog.entries["khai-sinh"].questions
+    with db.session() as s:
+        assert s.scalars(select(AuditLog.username).where(AuditLog.action == "catalog.phrasings")).all() == ["lan"]
+    duplicate = post(admin, "/admin/danh-muc/khai-sinh", {"text": "đẻ con xong ra xã khai cái gì vậy ta"})
+    assert duplicate.status_code == 400 and "đã có" in duplicate.get_data(as_text=True)
+    assert post(admin, "/admin/danh-muc/khai-sinh", {"text": ""}).status_code == 400
+    assert admin.get("/admin/danh-muc/khong-co-muc-nay").status_code == 404
+
+
+def test_csv_export_is_pseudonymous_and_inert(admin, admin_app, db):
+    engine = _engine(admin_app)
+    c = add_citizen(db, "zalo-that-123")
+    add_question(db, engine, c, "=HYPERLINK(\"http://evil\")", outcome="fallback")
+    add_question(db, engine, c, "làm giấy khai sinh", outcome="answered", score=0.9, intent="khai-sinh")
+    add_question(db, engine, c, "chuyện xưa", outcome="fallback", at=NOW - dt.timedelta(days=100))
+    today = dt.datetime.now(VN).date()
+    response = admin.get(f"/admin/xuat-csv?download=1&start={today - dt.timedelta(days=7)}&end={today}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    body = response.get_data(as_text=True)
+    assert "zalo-that-123" not in body
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    assert [r["cau_hoi"] for r in rows] == ["'=HYPERLINK(\"http://evil\")", "làm giấy khai sinh"]
+    assert rows[1]["y_dinh"] == "khai-sinh" and rows[1]["ket_qua"] == "answered"
+    assert rows[0]["ma_nguoi_dan"] == rows[1]["ma_nguoi_dan"] and rows[0]["ma_nguoi_dan"].startswith("cd-")
+    with db.session() as s:
+        assert s.scalars(select(AuditLog.action).where(AuditLog.username == "lan")).all()[-1] == "export.csv"
+
+
+def test_csv_export_form_and_errors(admin):
+    assert "Tải CSV" in admin.get("/admin/xuat-csv").get_data(as_text=True)
+    bad = admin.get("/admin/xuat-csv?download=1&start=2026-05-10&end=2026-05-01")
+    assert bad.status_code == 400 and "Ngày kết thúc phải sau ngày bắt đầu." in bad.get_data(as_text=True)

@@ -1,0 +1,68 @@
+"""Staff replies to citizens through Zalo, within the 7-day window, with pseudonymous citizen ids."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from bot.replies import Reply
+from webhooks.models import Citizen
+from webhooks.outbound import as_utc, queue_replies, within_window
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one citizen's reply."""
+
+    citizen_id: int
+    label: str
+    queued: bool
+    reason: str = ""
+    outbox_ids: tuple[int, ...] = ()
+
+
+def pseudonym(zalo_id: str, secret: str | None = None) -> str:
+    """A stable, non-reversible short id for a citizen (HMAC of the Zalo id with the app secret)."""
+    key = (secret if secret is not None else current_app.config["SECRET_KEY"]).encode()
+    return "cd-" + hmac.new(key, zalo_id.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def send_staff_reply(session: Session, citizens: list[Citizen], text: str, username: str) -> list[Delivery]:
+    """Queue `text` to each citizen still inside the window; say plainly for whom it is too late."""
+    results: list[Delivery] = []
+    for citizen in citizens:
+        label = pseudonym(citizen.zalo_id)
+        if not citizen.following:
+            results.append(Delivery(citizen.id, label, False, "Người dân đã bỏ quan tâm OA, không gửi được."))
+        elif not within_window(citizen):
+            last = as_utc(citizen.last_interaction)
+            when = last.strftime("%d/%m/%Y") if last else "?"
+            results.append(Delivery(citizen.id, label, False,
+                                    f"Đã quá 7 ngày kể từ lần nhắn cuối ({when}); Zalo không cho gửi tin tư vấn. "
+                                    "Hãy liên hệ người dân bằng cách khác."))
+        else:
+            outbox = queue_replies(session, citizen=citizen, source=None, replies=[Reply(text)], sent_by=username)
+            results.append(Delivery(citizen.id, label, True, outbox_ids=tuple(o.id for o in outbox)))
+    return results
+
+
+def dispatch(deliveries: list[Delivery]) -> None:
+    """Hand the queued outbox rows to the delivery workers (after the commit)."""
+    try:
+        from webhooks.dispatch import get_dispatcher
+    except ImportError:  # workers poll the outbox anyway
+        return
+    dispatcher = get_dispatcher(current_app)
+    for delivery in deliveries:
+        for outbox_id in delivery.outbox_ids:
+            dispatcher.submit_delivery(outbox_id)
+
+
+def summary(deliveries: list[Delivery]) -> tuple[str, list[str]]:
+    """A one-line result and one line per citizen not reached."""
+    sent = sum(d.queued for d in deliveries)
+    missed = [f"{d.label}: {d.reason}" for d in deliveries if not d.queued]
+    return f"Đã gửi trả lời cho {sent}/{len(deliveries)} người dân.", missed

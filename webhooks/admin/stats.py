@@ -1,0 +1,95 @@
+"""Statistics over a period and the geometry of their inline SVG bar charts."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webhooks.models import Message
+from webhooks.outbound import as_utc
+
+OUTCOMES = ("answered", "clarified", "fallback", "handoff", "emergency")
+VN = dt.timezone(dt.timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart, already laid out (SVG units)."""
+
+    label: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts over a period."""
+
+    start: dt.date
+    end: dt.date
+    per_day: list[tuple[dt.date, int]]
+    outcomes: dict[str, int]
+    top_entries: list[tuple[str, int]]
+
+    @property
+    def total(self) -> int:
+        """Questions in the period."""
+        return sum(n for _, n in self.per_day)
+
+    def share(self, outcome: str) -> float:
+        """Share of questions with this outcome, in percent."""
+        return 100.0 * self.outcomes.get(outcome, 0) / self.total if self.total else 0.0
+
+
+def utc_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants bounding local days start..end (inclusive)."""
+    lo = dt.datetime.combine(start, dt.time(), VN).astimezone(dt.timezone.utc)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), VN).astimezone(dt.timezone.utc)
+    return lo, hi
+
+
+def collect(session: Session, start: dt.date, end: dt.date, top: int = 10) -> Stats:
+    """Questions per local day, outcome counts and the most answered entries."""
+    lo, hi = utc_bounds(start, end)
+    rows = session.execute(select(Message.created_at, Message.outcome, Message.intent)
+                           .where(Message.direction == "in", Message.outcome.in_(OUTCOMES),
+                                  Message.created_at >= lo, Message.created_at < hi))
+    days: Counter[dt.date] = Counter()
+    outcomes: Counter[str] = Counter()
+    entries: Counter[str] = Counter()
+    for created_at, outcome, intent in rows:
+        moment = as_utc(created_at)
+        assert moment is not None
+        days[moment.astimezone(VN).date()] += 1
+        outcomes[outcome] += 1
+        if outcome == "answered" and intent:
+            entries[intent] += 1
+    span = (end - start).days + 1
+    per_day = [(start + dt.timedelta(days=i), days.get(start + dt.timedelta(days=i), 0)) for i in range(span)]
+    return Stats(start, end, per_day, dict(outcomes), entries.most_common(top))
+
+
+def column_chart(points: list[tuple[str, int]], width: float = 600, height: float = 160) -> list[Bar]:
+    """Vertical bars filling width × height (labels drawn by the template)."""
+    if not points:
+        return []
+    peak = max(v for _, v in points) or 1
+    slot = width / len(points)
+    gap = min(2.0, slot * 0.2)
+    return [Bar(label, value, i * slot + gap / 2, height - height * value / peak, slot - gap,
+                height * value / peak) for i, (label, value) in enumerate(points)]
+
+
+def row_chart(points: list[tuple[str, int]], width: float = 400, row: float = 28,
+              css: dict[str, str] | None = None) -> list[Bar]:
+    """Horizontal bars, one row each, longest = full width."""
+    peak = max((v for _, v in points), default=0) or 1
+    return [Bar(label, value, 0, i * row, max(1.0, width * value / peak) if value else 0, row - 8,
+                (css or {}).get(label, "")) for i, (label, value) in enumerate(points)]

@@ -1,0 +1,89 @@
+"""Page 6 (admins): the catalog's entries, review dates, flags, lint results; adding phrasings."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from bot.catalog import Entry
+from bot.catalog_edit import CatalogEditError, add_phrasings
+from bot.lint import STALE_AFTER, lint
+from webhooks.admin import bp, engine_holder
+from webhooks.admin.accounts import audit
+from webhooks.admin.auth import role_required
+from webhooks.admin.common import VN, engine, settings
+from webhooks.admin.forms import PhrasingsForm
+from webhooks.db import get_session
+
+KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """An entry with the flags an admin acts on."""
+
+    entry: Entry
+    stale: bool
+    unsourced: bool
+    expired: bool
+
+
+def _rows(today: dt.date) -> list[EntryRow]:
+    rows = []
+    for entry in engine().catalog.entries.values():
+        stale = entry.reviewed is None or today - entry.reviewed > STALE_AFTER
+        rows.append(EntryRow(entry, stale=stale,
+                             unsourced=entry.kind != "intent" and not entry.sources,
+                             expired=bool(entry.valid_until and entry.valid_until < today)))
+    return rows
+
+
+@bp.get("/danh-muc")
+@role_required("admin")
+def catalog():
+    """Every entry, flagged when stale (>12 months), unsourced or expired; then the lint report."""
+    today = dt.datetime.now(VN).date()
+    conf = settings()
+    problems = lint(conf.catalog_path, conf.intents_dir, today)
+    rows = _rows(today)
+    holder_error = getattr(engine_holder(), "last_error", None)
+    return render_template("admin/catalog.html", title="Danh mục thủ tục", rows=rows, kinds=KIND_LABELS,
+                           problems=problems, version=engine().catalog.version, holder_error=holder_error,
+                           flagged=sum(r.stale or r.unsourced or r.expired for r in rows))
+
+
+def _entry_or_404(entry_id: str) -> Entry:
+    entry = engine().catalog.entries.get(entry_id)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+@bp.route("/danh-muc/<entry_id>", methods=["GET", "POST"])
+@role_required("admin")
+def catalog_entry(entry_id: str):
+    """One entry: its phrasings, and a box to add more (validated, backed up, reloaded at once)."""
+    entry = _entry_or_404(entry_id)
+    form = PhrasingsForm()
+    status = 200
+    if form.validate_on_submit():
+        lines = [line for line in (form.text.data or "").splitlines() if line.strip()]
+        conf = settings()
+        try:
+            result = add_phrasings(conf.catalog_path, conf.intents_dir, entry.id, lines)
+        except CatalogEditError as exc:
+            form.text.errors = [str(exc), *exc.problems[:5]]
+        else:
+            engine_holder().reload()
+            db = get_session()
+            audit(db, current_user.username, "catalog.phrasings", entry=entry.id, added=list(result.added),
+                  file=result.path.name, backup=result.backup.name)
+            db.commit()
+            flash(f"Đã thêm {len(result.added)} câu vào “{entry.title}”.", "ok")
+            return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
+    if form.errors:
+        status = 400
+    return render_template("admin/entry.html", title=entry.title, entry=entry, form=form,
+                           kinds=KIND_LABELS), status
