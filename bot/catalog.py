@@ -134,6 +134,8 @@ def yaml_loader() -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096
+    # The shipped files' style ("  - id:" under a key): an edit must not reformat the whole file.
+    y.indent(mapping=2, sequence=4, offset=2)
     return y
 
 
