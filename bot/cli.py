@@ -13,7 +13,7 @@ from bot.settings import Settings
 
 # Service commands (serve, worker, users, bench-webhook, bench-admin) live with the service;
 # the core only offers them a place to register.
-SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli")
+SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli", "webhooks.bench_webhook")
 
 
 def _engine(settings: Settings):
