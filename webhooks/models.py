@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -13,9 +14,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+# Named constraints keep Alembic batch migrations on SQLite able to find and alter them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
 class Base(DeclarativeBase):
     """Declarative base shared by every table (and by Alembic)."""
 
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
 
@@ -36,6 +48,8 @@ class Message(Base):
     """One message in or out; inbound ones carry Zalo's msg_id (unique: retries are dropped)."""
 
     __tablename__ = "messages"
+    # The sweeper looks for inbound rows still "received".
+    __table_args__ = (Index("ix_messages_direction_status", "direction", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(3))  # in | out
@@ -45,11 +59,13 @@ class Message(Base):
     normalized: Mapped[str] = mapped_column(Text, default="")  # engine normalisation, for clustering
     intent: Mapped[str | None] = mapped_column(String(64), index=True)
     score: Mapped[float | None] = mapped_column(Float)
-    # answered | clarified | fallback | handoff | emergency | staff | ignored (receipts, echoes)
+    # answered | clarified | fallback | handoff | emergency (engine); staff; ignored (unfollow);
+    # system (welcome, media, location replies: events the engine does not match)
     outcome: Mapped[str | None] = mapped_column(String(16), index=True)
     candidates: Mapped[list | None] = mapped_column(JSON)  # engine's best guesses [{id, score}]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # raw inbound event (masked text)
-    status: Mapped[str] = mapped_column(String(16), default="received")  # in: received | processed | skipped
+    # in: received | processed | skipped | failed (engine error); out: queued | sent | failed (mirrors outbox)
+    status: Mapped[str] = mapped_column(String(16), default="received")
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     sent_by: Mapped[str | None] = mapped_column(String(64))  # staff username for staff replies
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -65,6 +81,8 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))  # inbound msg or staff msg
     seq: Mapped[int] = mapped_column(Integer, default=0)  # n-th reply to that source
+    # The outgoing Message row this delivers (its status mirrors ours, for the dashboard).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     zalo_id: Mapped[str] = mapped_column(String(64), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)  # channel-neutral Reply.to_dict()
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed

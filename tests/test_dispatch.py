@@ -1,0 +1,148 @@
+"""Dispatch modes: in-process threads with the sweeper, and RQ on a real Redis (TEST_REDIS_URL)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.zalo_fixtures import load_payload
+from webhooks import create_app, dispatch, jobs
+from webhooks.models import Message, Outbox, utcnow
+from webhooks.processing import accept_event
+from webhooks.zalo import parse_event
+
+TEST_REDIS = os.environ.get("TEST_REDIS_URL", "")
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    """Poll `condition` until true or `timeout` passes (a bound on waiting, not an assertion on speed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def outbox_statuses(db) -> list[str]:
+    with db.session() as s:
+        return list(s.scalars(select(Outbox.status).order_by(Outbox.id)))
+
+
+@pytest.fixture
+def threaded_app(settings, db, engines):
+    app = create_app({"SETTINGS": settings, "DATABASE": db, "ENGINES": engines, "DISPATCH_MODE": "threads",
+                      "TESTING": True})
+    yield app
+    dispatch.get_dispatcher(app).stop()
+
+
+def test_create_dispatcher_picks_mode(services, settings):
+    assert isinstance(dispatch.create_dispatcher(services, "threads"), dispatch.ThreadDispatcher)
+    assert isinstance(dispatch.create_dispatcher(services, "manual"), dispatch.ManualDispatcher)
+    redis_services = dataclasses.replace(services, settings=dataclasses.replace(settings, redis_url="redis://x"))
+    assert isinstance(dispatch.create_dispatcher(redis_services), dispatch.RQDispatcher)
+    with pytest.raises(ValueError):
+        dispatch.create_dispatcher(services, "carrier-pigeon")
+
+
+@pytest.mark.timeout(60)
+def test_threads_answer_after_the_response(threaded_app, post_event_to, fake_zalo):
+    dispatch.get_dispatcher(threaded_app).start()
+    assert post_event_to(threaded_app, load_payload("user_send_text")).status_code == 200
+    assert wait_for(lambda: len(fake_zalo.delivered()) == 1)
+
+
+@pytest.mark.timeout(60)
+def test_sweeper_recovers_work_left_by_a_dead_process(threaded_app, db, fake_zalo):
+    services = dispatch.get_services(threaded_app)
+    payload = load_payload("user_send_text")
+    with db.session() as s:  # stored by a web process that died before handing it over
+        message_id = accept_event(s, parse_event(payload), payload).message_id
+        s.execute(update(Message).where(Message.id == message_id)
+                  .values(created_at=utcnow() - dt.timedelta(minutes=5)))
+    other = dict(payload, message={"text": "phí bao nhiêu", "msg_id": "m-2"})
+    with db.session() as s:  # answered, claimed by a sender that died mid-send
+        other_id = accept_event(s, parse_event(other), other).message_id
+    [outbox_id] = jobs.process_inbound(other_id, dataclasses.replace(services, dispatcher=None))
+    with db.session() as s:
+        s.execute(update(Outbox).where(Outbox.id == outbox_id)
+                  .values(status="sending", lease_until=utcnow() - dt.timedelta(seconds=1)))
+    dispatch.get_dispatcher(threaded_app).start()  # the startup sweep picks both up
+    assert wait_for(lambda: outbox_statuses(db) == ["sent", "sent"])
+    assert len(fake_zalo.delivered()) == 2
+    with db.session() as s:
+        assert s.get(Message, message_id).status == "processed"
+
+
+@pytest.mark.timeout(60)
+def test_api_outage_recovers_without_restart(threaded_app, post_event_to, fake_zalo, db):
+    fake_zalo.down()
+    dispatch.get_dispatcher(threaded_app).start()
+    post_event_to(threaded_app, load_payload("user_send_text"))
+    assert wait_for(lambda: len(fake_zalo.sends) >= 2)  # tried and retried while down
+    fake_zalo.up()
+    assert wait_for(lambda: outbox_statuses(db) == ["sent"])
+    assert len(fake_zalo.delivered()) == 1
+
+
+def test_thread_dispatcher_drops_duplicate_submissions(services):
+    dispatcher = dispatch.ThreadDispatcher(services, workers=1)
+    dispatcher.submit_delivery(7)
+    dispatcher.submit_delivery(7)
+    dispatcher.submit_inbound(7)
+    assert dispatcher._queue.qsize() == 2
+
+
+@pytest.mark.skipif(not TEST_REDIS, reason="TEST_REDIS_URL not set: no Redis to run RQ against")
+@pytest.mark.timeout(60)
+def test_rq_mode_enqueues_and_a_simple_worker_answers(settings, db, engines, fake_zalo, post_event_to):
+    from rq import SimpleWorker
+
+    redis_settings = dataclasses.replace(settings, redis_url=TEST_REDIS)
+    app = create_app({"SETTINGS": redis_settings, "DATABASE": db, "ENGINES": engines, "TESTING": True})
+    dispatcher = dispatch.get_dispatcher(app)
+    assert isinstance(dispatcher, dispatch.RQDispatcher)
+    from rq import Queue
+
+    dispatcher.queue = Queue(f"zalo-bot-test-{uuid.uuid4().hex[:8]}", connection=dispatcher.redis)
+    try:
+        post_event_to(app, load_payload("user_send_text"))
+        assert dispatcher.queue.count == 1 and fake_zalo.sends == []
+        jobs.configure(dispatch.get_services(app))
+        SimpleWorker([dispatcher.queue], connection=dispatcher.redis).work(burst=True, with_scheduler=False)
+        assert len(fake_zalo.delivered()) == 1
+        with db.session() as s:
+            assert s.scalars(select(Outbox.status)).one() == "sent"
+    finally:
+        jobs.configure(None)
+        dispatcher.queue.delete(delete_jobs=True)
+
+
+@pytest.fixture
+def post_event_to(settings):
+    """post_event_to(app, payload): a signed webhook POST to another app than the default one."""
+    import json
+
+    from tests.conftest import signed_headers
+
+    def post(app, payload):
+        raw = json.dumps(payload, ensure_ascii=False).encode()
+        return app.test_client().post("/webhooks/zalo", data=raw,
+                                      headers=signed_headers(settings, raw, payload["timestamp"]))
+
+    return post
+
+
+def test_sweeper_thread_stops(services):
+    calls = threading.Event()
+    sweeper = dispatch.Sweeper(services, lambda i: calls.set(), lambda i: calls.set(), interval=0.01)
+    sweeper.start()
+    sweeper.stop()
+    assert sweeper._thread is None

@@ -1,0 +1,160 @@
+"""Inbound processing: engine turns on SQL state, idempotence, handoff, failures, outbox writing."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.replies import Reply
+from bot.state import ConversationState, MemoryStateStore
+from webhooks import processing
+from webhooks.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
+from webhooks.outbound import queue_replies, within_window
+from webhooks.state_store import SqlStateStore
+from webhooks.zalo import parse_event
+
+
+def text_event(text: str, msg_id: str, user: str = "u1") -> dict:
+    return {"app_id": "a", "event_name": "user_send_text", "sender": {"id": user}, "recipient": {"id": "oa"},
+            "message": {"text": text, "msg_id": msg_id}, "timestamp": "1763769600000"}
+
+
+def store(services, payload: dict) -> int | None:
+    with services.database.session() as s:
+        return processing.accept_event(s, parse_event(payload), payload).message_id
+
+
+def outcome(services, message_id: int) -> Message:
+    with services.database.session() as s:
+        return s.get(Message, message_id)
+
+
+def replies_to(services, message_id: int) -> list[str]:
+    with services.database.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.source_id == message_id).order_by(Outbox.seq))
+        return [r.body["text"] for r in rows]
+
+
+def test_multi_turn_state_lives_in_the_database(services, engines):
+    memory, expected = MemoryStateStore(), []
+    for n, text in enumerate(["lam giay khai sinh cho con", "phí bao nhiêu"]):
+        expected.append([r.text for r in engines.get().respond("u1", text, memory).replies])
+        message_id = store(services, text_event(text, f"m{n}"))
+        processing.process_inbound(services, message_id)
+        assert replies_to(services, message_id) == expected[-1]
+    second = outcome(services, message_id)
+    assert (second.outcome, second.intent) == ("answered", "khai-sinh")
+
+
+def test_processing_twice_queues_once(services):
+    message_id = store(services, text_event("lam giay khai sinh", "m1"))
+    first = processing.process_inbound(services, message_id)
+    assert len(first) >= 1
+    assert processing.process_inbound(services, message_id) == []
+    assert len(replies_to(services, message_id)) == len(first)
+
+
+def test_concurrent_processing_of_one_message_queues_once(services):
+    message_id = store(services, text_event("phí làm căn cước", "m1"))
+    results: list[list[int]] = []
+    threads = [threading.Thread(target=lambda: results.append(processing.process_inbound(services, message_id)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(r) > 0 for r in results) == [False, False, False, True]
+    assert len(replies_to(services, message_id)) == len([r for r in results if r][0])
+
+
+def test_engine_failure_marks_message_failed(services):
+    class Broken:
+        def get(self):
+            raise RuntimeError("catalog exploded")
+
+    message_id = store(services, text_event("xin chào", "m1"))
+    services.engines, real = Broken(), services.engines
+    try:
+        assert processing.process_inbound(services, message_id) == []
+    finally:
+        services.engines = real
+    assert outcome(services, message_id).status == "failed"
+    assert replies_to(services, message_id) == []
+
+
+def test_handoff_outcome_opens_handoff_then_bot_is_silent(services, engines):
+    turn = engines.get().respond("probe", "tôi muốn gặp cán bộ", MemoryStateStore())
+    assert turn.outcome == "handoff"
+    first = store(services, text_event("tôi muốn gặp cán bộ", "m1"))
+    assert processing.process_inbound(services, first)
+    with services.database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Handoff).where(Handoff.closed_at.is_(None))) == 1
+    later = store(services, text_event("lam giay khai sinh", "m2"))
+    assert processing.process_inbound(services, later) == []
+    assert outcome(services, later).outcome == "handoff"
+    with services.database.session() as s:  # staff close it: the bot answers again
+        s.scalars(select(Handoff)).one().closed_at = utcnow()
+    third = store(services, text_event("lam giay khai sinh", "m3"))
+    assert processing.process_inbound(services, third)
+
+
+def test_citizen_interaction_moves_on_citizen_events_only(services):
+    store(services, text_event("xin chào", "m1"))
+    with services.database.session() as s:
+        citizen = s.scalars(select(Citizen)).one()
+        citizen.last_interaction = utcnow() - dt.timedelta(days=8)
+    receipt = {"event_name": "user_seen_message", "sender": {"id": "oa"}, "recipient": {"id": "u1"},
+               "message": {"msg_ids": ["x"]}, "timestamp": "1"}
+    store(services, receipt)
+    with services.database.session() as s:
+        assert not within_window(s.scalars(select(Citizen)).one())
+    store(services, text_event("còn đó không", "m2"))
+    with services.database.session() as s:
+        citizen = s.scalars(select(Citizen)).one()
+        assert within_window(citizen)
+        assert citizen.first_seen <= citizen.last_interaction
+
+
+def test_within_window_handles_naive_and_aware():
+    now = dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc)
+    assert within_window(Citizen(last_interaction=dt.datetime(2026, 1, 4)), now)
+    assert not within_window(Citizen(last_interaction=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)), now)
+
+
+def test_sql_state_store_round_trip_across_sessions(services):
+    with services.database.session() as s:
+        SqlStateStore(s).save("u1", ConversationState(last_entry="khai-sinh", options=["a", "b"]))
+    with services.database.session() as s:
+        store_ = SqlStateStore(s)
+        assert store_.load("u1") == ConversationState(last_entry="khai-sinh", options=["a", "b"])
+        store_.save("u1", ConversationState(last_entry="ket-hon"))
+    with services.database.session() as s:
+        assert SqlStateStore(s).load("u1").last_entry == "ket-hon"
+        SqlStateStore(s).delete("u1")
+    with services.database.session() as s:
+        assert SqlStateStore(s).load("u1") == ConversationState()
+        assert s.get(ConversationRow, "u1") is None
+
+
+def test_staff_replies_never_collide_with_bot_replies(services):
+    message_id = store(services, text_event("lam giay khai sinh", "m1"))
+    processing.process_inbound(services, message_id)
+    with services.database.session() as s:
+        citizen, source = s.scalars(select(Citizen)).one(), s.get(Message, message_id)
+        rows = queue_replies(s, citizen=citizen, source=source, replies=[Reply("Cán bộ trả lời")], sent_by="canbo")
+        again = queue_replies(s, citizen=citizen, source=source, replies=[Reply("Thêm nữa")], sent_by="canbo")
+        out = s.get(Message, rows[0].message_id)
+        assert (out.direction, out.sent_by, out.outcome, out.reply_to_id) == ("out", "canbo", "staff", message_id)
+        assert rows[0].id != again[0].id and rows[0].status == "pending"
+
+
+def test_bot_reply_cannot_be_queued_twice(services):
+    message_id = store(services, text_event("lam giay khai sinh", "m1"))
+    processing.process_inbound(services, message_id)
+    with pytest.raises(IntegrityError):
+        with services.database.session() as s:
+            citizen, source = s.scalars(select(Citizen)).one(), s.get(Message, message_id)
+            queue_replies(s, citizen=citizen, source=source, replies=[Reply("copy")])

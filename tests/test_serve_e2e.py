@@ -1,0 +1,232 @@
+"""The real server: `python -m bot serve` (gunicorn, 2 workers) on a free port, signed events over HTTP,
+replies captured by FakeZalo — including a multi-turn conversation with a numbered question."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from bot.settings import Settings
+from bot.state import MemoryStateStore
+from tests.fake_zalo import FakeZalo
+from webhooks.cli import demo_banner
+from webhooks.zalo import sign, verify_signature
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "e2e-oa-secret-key"
+CITIZEN = "8000000000000000001"
+TEST_REDIS = os.environ.get("TEST_REDIS_URL", "")
+# Questions that make the engine ask back with numbered options (the first that does is used).
+VAGUE = ["làm giấy", "dịch vụ công", "thanh toán", "xin giấy xác nhận", "đăng ký", "cấp giấy"]
+OPENING = ["lam giay khai sinh cho con", "phí bao nhiêu"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    """Poll until true or `timeout` passes (bounds the wait; asserts nothing about speed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def server_env(fake: FakeZalo, tmp_path: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZALO_", "BOT_", "DATABASE_URL", "REDIS_URL"))}
+    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}", ZALO_OA_SECRET_KEY=SECRET,
+               ZALO_APP_ID=fake.app_id, ZALO_APP_SECRET=fake.app_secret, ZALO_ACCESS_TOKEN=fake.access_token,
+               ZALO_REFRESH_TOKEN=fake.refresh_token, ZALO_API_BASE=fake.url, ZALO_OAUTH_BASE=fake.url,
+               SECRET_KEY="e2e", PYTHONUNBUFFERED="1")
+    return env
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module", params=["threads"] + (["redis"] if TEST_REDIS else []))
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeZalo]]:
+    """A running `python -m bot serve` (plus `python -m bot worker` in Redis mode) and its FakeZalo."""
+    tmp_path = tmp_path_factory.mktemp(f"serve-{request.param}")
+    with FakeZalo() as fake:
+        port = free_port()
+        env = server_env(fake, tmp_path, port)
+        log = open(tmp_path / "server.log", "wb")
+        helpers = []
+        if request.param == "redis":
+            env["REDIS_URL"] = TEST_REDIS
+            helpers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env,
+                                            stdout=log, stderr=subprocess.STDOUT))
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return requests.get(base + "/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return process.poll() is not None  # stop waiting if it died
+
+        try:
+            assert wait_for(healthy, 30) and process.poll() is None, (tmp_path / "server.log").read_text()
+            yield base, fake
+        finally:
+            for started in [process, *helpers]:
+                stop(started)
+            log.close()
+
+
+def catalog_phrases(engine) -> list[str]:
+    """Two-word pieces of the catalog's sample questions: some are vague enough to be asked back."""
+    phrases: dict[str, None] = {}
+    for entry in engine.catalog.entries.values():
+        for question in list(getattr(entry, "questions", ()))[:3]:
+            words = question.split()
+            phrases.update((" ".join(words[i:i + 2]), None) for i in range(len(words) - 1))
+    return list(phrases)
+
+
+class Citizen:
+    """Sends signed text events as one citizen and waits for the bot's replies."""
+
+    def __init__(self, base: str, fake: FakeZalo, user: str = CITIZEN):
+        self.base, self.fake, self.user, self.n = base, fake, user, 0
+
+    def post(self, payload: dict, secret: str = SECRET) -> requests.Response:
+        raw = json.dumps(payload, ensure_ascii=False).encode()
+        mac = sign(app_id=self.fake.app_id, raw_body=raw, timestamp=payload["timestamp"], secret_key=secret)
+        return requests.post(self.base + "/webhooks/zalo", data=raw, timeout=5,
+                             headers={"Content-Type": "application/json", "X-ZEvent-Signature": mac})
+
+    def event(self, text: str) -> dict:
+        self.n += 1
+        return {"app_id": self.fake.app_id, "event_name": "user_send_text", "sender": {"id": self.user},
+                "recipient": {"id": "oa"}, "message": {"text": text, "msg_id": f"e2e-{self.user}-{self.n}"},
+                "timestamp": str(1763769600000 + self.n)}
+
+    def say(self, text: str, expect: int) -> list[str]:
+        """Send `text`; return the texts of the `expect` replies it gets."""
+        before = len(self.fake.delivered())
+        assert self.post(self.event(text)).status_code == 200
+        assert wait_for(lambda: len(self.fake.delivered()) >= before + expect), f"no reply to {text!r}"
+        return [r.body["message"]["text"] for r in self.fake.delivered()[before:]]
+
+
+@pytest.mark.timeout(90)
+def test_conversation_through_the_real_server(server, engines):
+    base, fake = server
+    engine = engines.get()
+
+    def after_opening() -> MemoryStateStore:
+        store = MemoryStateStore()
+        for text in OPENING:
+            engine.respond(CITIZEN, text, store)
+        return store
+
+    vague = next((q for q in [*VAGUE, *catalog_phrases(engine)]
+                  if engine.respond(CITIZEN, q, after_opening()).clarify), None)
+    assert vague, "no question in VAGUE makes the engine ask back with options any more: update the list"
+    citizen, memory, outcomes = Citizen(base, fake), MemoryStateStore(), []
+    for text in [*OPENING, vague, "2"]:
+        turn = engine.respond(CITIZEN, text, memory)
+        outcomes.append((turn.outcome, turn.intent))
+        assert citizen.say(text, len(turn.replies)) == [r.text for r in turn.replies]
+    assert outcomes[0] == ("answered", "khai-sinh") and outcomes[1] == ("answered", "khai-sinh")
+    assert outcomes[2][0] == "clarified" and outcomes[3][0] == "answered"
+    assert {r.user_id for r in fake.delivered()[-4:]} == {CITIZEN}
+
+
+@pytest.mark.timeout(90)
+def test_retries_signatures_and_health_on_the_real_server(server):
+    base, fake = server
+    citizen = Citizen(base, fake, user="8000000000000000002")
+    before = len(fake.delivered())
+    event = citizen.event("phí làm căn cước")
+    assert citizen.post(event).status_code == 200
+    assert wait_for(lambda: len(fake.delivered()) == before + 1)
+    assert citizen.post(event).json()["result"] == "duplicate"  # Zalo's retry: no second answer
+    for _ in range(3):  # whichever gunicorn worker takes it, the rejections add up in one counter
+        assert citizen.post(citizen.event("giả mạo"), secret="wrong").status_code == 401
+    assert requests.post(base + "/webhooks/zalo", data=b"{}", timeout=5).status_code == 200  # Zalo's probe
+    assert requests.post(base + "/webhooks/zalo", data=b"x" * 100_000, timeout=5).status_code == 413
+    health = requests.get(base + "/healthz", timeout=5).json()
+    assert (health["database"], health["signature_rejections"]) == ("ok", 3)
+    assert wait_for(lambda: requests.get(base + "/healthz", timeout=5).json()["outbox_backlog"] == 0)
+    assert len(fake.delivered()) == before + 1
+
+
+def test_missing_secret_stops_start_up_naming_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZALO_", "BOT_", "DATABASE_URL"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "ZALO_OA_SECRET_KEY" in done.stderr and "BOT_DEMO" in done.stderr
+
+
+def test_demo_banner_prints_a_working_signed_curl():
+    settings = Settings.from_env({"BOT_DEMO": "1"}).checked()
+    banner = demo_banner(settings, "http://127.0.0.1:8000")
+    assert settings.zalo_oa_secret_key in banner
+    mac = re.search(r"X-ZEvent-Signature: (mac=[0-9a-f]{64})", banner).group(1)
+    body = re.search(r"--data-binary '(.*)'$", banner, re.M).group(1)
+    assert verify_signature(app_id=settings.zalo_app_id, raw_body=body.encode(), timestamp="1700000000000",
+                            secret_key=settings.zalo_oa_secret_key, header=mac)
+
+
+def test_worker_without_redis_url_refuses_to_start(capsys):
+    import argparse
+
+    from webhooks.cli import cmd_worker
+
+    settings = Settings.from_env({"BOT_DEMO": "1"})
+    assert cmd_worker(argparse.Namespace(burst=True), settings) == 2
+    assert "REDIS_URL" in capsys.readouterr().err
+
+
+def test_serve_and_worker_are_registered_with_the_bot_cli():
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "9999", "--workers", "1"])
+    assert (args.port, args.workers, args.func.__name__) == (9999, 1, "cmd_serve")
+    assert build_parser().parse_args(["worker", "--burst"]).func.__name__ == "cmd_worker"
+
+
+def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
+    from bot.replies import Button, Reply
+    from webhooks import migrate
+    from webhooks.db import Database
+    from webhooks.jobs import ConsoleClient, Services
+
+    demo = Settings.from_env({"BOT_DEMO": "1"}, database_url=f"sqlite:///{tmp_path / 'd.db'}").checked()
+    migrate.upgrade(demo.database_url)
+    services = Services(settings=demo, database=Database(demo.database_url), engines=object())
+    assert isinstance(services.client, ConsoleClient)
+    caplog.set_level("INFO")
+    result = services.client.send("u1", Reply("Xin chào", (Button("Menu", "query", "menu"),)))
+    assert result.status == "sent" and "Xin chào" in caplog.text and "[Menu]" in caplog.text
+    real = Settings.from_env({"BOT_DEMO": "1", "ZALO_ACCESS_TOKEN": "a-real-one"},
+                             database_url=demo.database_url).checked()
+    assert not isinstance(Services(settings=real, database=services.database, engines=object()).client,
+                          ConsoleClient)

@@ -1,0 +1,117 @@
+"""Storage: migrations match the models, upgrade/downgrade, constraints, time zones, SQLite pragmas."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from webhooks import migrate
+from webhooks.db import Database
+from webhooks.models import Base, Citizen, Message, Outbox
+from webhooks.outbound import as_utc
+
+
+def test_migrations_match_the_models(db):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_database_is_at_head(db):
+    assert migrate.current_revision(db) == migrate.head_revision() is not None
+
+
+def test_upgrade_is_idempotent_and_downgrade_reversible(db):
+    migrate.upgrade(db)
+    migrate.downgrade(db, "base")
+    assert migrate.current_revision(db) is None
+    assert "messages" not in inspect(db.engine).get_table_names()
+    migrate.upgrade(db)
+    assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
+
+
+def test_fresh_file_database_is_created_on_upgrade(tmp_path):
+    url = f"sqlite:///{tmp_path / 'nested' / 'bot.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    try:
+        assert migrate.current_revision(database) == migrate.head_revision()
+        with database.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        database.dispose()
+
+
+def _citizen_and_message(session, msg_id: str = "m1") -> tuple[Citizen, Message]:
+    citizen = Citizen(zalo_id="z1")
+    session.add(citizen)
+    session.flush()
+    message = Message(citizen_id=citizen.id, direction="in", msg_id=msg_id, text="x")
+    session.add(message)
+    session.flush()
+    return citizen, message
+
+
+def test_msg_id_is_unique(db):
+    with pytest.raises(IntegrityError):
+        with db.session() as s:
+            citizen, _ = _citizen_and_message(s)
+            s.add(Message(citizen_id=citizen.id, direction="in", msg_id="m1", text="again"))
+            s.flush()
+
+
+def test_outgoing_rows_may_share_a_null_msg_id(db):
+    with db.session() as s:
+        citizen, _ = _citizen_and_message(s)
+        s.add_all([Message(citizen_id=citizen.id, direction="out", text=t) for t in ("a", "b")])
+    with db.session() as s:
+        assert len(s.scalars(select(Message).where(Message.msg_id.is_(None))).all()) == 2
+
+
+def test_outbox_source_and_seq_are_unique(db):
+    with pytest.raises(IntegrityError):
+        with db.session() as s:
+            _, message = _citizen_and_message(s)
+            for _ in range(2):
+                s.add(Outbox(source_id=message.id, seq=0, zalo_id="z1", body={"text": "x"}))
+                s.flush()
+
+
+def test_datetimes_come_back_as_the_same_instant(db):
+    moment = dt.datetime(2026, 11, 21, 23, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    with db.session() as s:
+        s.add(Citizen(zalo_id="z1", first_seen=moment, last_interaction=moment))
+    with db.session() as s:
+        stored = s.scalars(select(Citizen)).one()
+        assert as_utc(stored.last_interaction) == moment
+        # Comparisons in SQL use the same representation as the stored values.
+        assert s.scalars(select(Citizen.id).where(Citizen.last_interaction <= moment)).one() == stored.id
+
+
+def test_concurrent_upgrades_of_a_fresh_file_both_succeed(tmp_path):
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate.upgrade(url)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    database = Database(url)
+    try:
+        assert migrate.current_revision(database) == migrate.head_revision()
+    finally:
+        database.dispose()

@@ -1,0 +1,234 @@
+"""`python -m bot bench-webhook [--json]`: the real server under load from a second process, next to a bare app.
+
+Per backend (sqlite: embedded defaults, in-process delivery; pg: PostgreSQL + Redis + `worker` processes):
+closed-loop requests/s and ack latency of a bare Flask route and of POST /webhooks/zalo under the same
+gunicorn settings as `serve`, then end-to-end latency (webhook sent → reply at the fake Zalo API) at a
+fixed rate, with lost and duplicated replies counted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+
+RATIO_TARGET, E2E_P95_TARGET_MS = 0.5, 200.0
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+
+
+def _load(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run the load generator in its own process (the server must not share our GIL or CPU accounting)."""
+    import subprocess
+
+    from webhooks.bench_servers import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "webhooks.bench_load"], input=json.dumps(spec), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def _closed(args: argparse.Namespace, fake: Any, base: str, run: int) -> dict[str, Any]:
+    from webhooks.bench_servers import OA_SECRET
+
+    spec = {"mode": "closed", "url": base + "/webhooks/zalo", "clients": args.clients, "seconds": args.seconds,
+            "warmup": args.warmup, "users": args.users, "run": run, "app_id": fake.app_id, "secret": OA_SECRET}
+    return _load(spec, args.seconds + args.warmup + 120)
+
+
+def _expected_replies(texts: set[str]) -> dict[str, int]:
+    """How many replies a first-time citizen gets for each text (the engine is deterministic)."""
+    from bot.dialogue import Engine
+    from bot.state import MemoryStateStore
+
+    engine = Engine.from_settings(Settings.from_env({}))
+    return {text: len(engine.respond("bench", text, MemoryStateStore()).replies) for text in texts}
+
+
+def _sustained(args: argparse.Namespace, fake: Any, base: str, run: int) -> dict[str, Any]:
+    """Open-loop messages at `--rate`, then a bounded wait until every one got its replies."""
+    from webhooks.bench_load import percentiles
+    from webhooks.bench_servers import OA_SECRET
+
+    spec = {"mode": "open", "url": base + "/webhooks/zalo", "rate": args.rate, "seconds": args.duration,
+            "run": run, "app_id": fake.app_id, "secret": OA_SECRET}
+    result = _load(spec, args.duration + 120)
+    messages = result.pop("messages")
+    expected = _expected_replies({m[1] for m in messages})
+    want = {m[0]: expected[m[1]] for m in messages if m[5] == 200}
+    deadline = time.monotonic() + args.settle
+    while time.monotonic() < deadline:
+        got = _replies(fake, want)
+        if all(len(got.get(user, ())) >= n for user, n in want.items()):
+            break
+        time.sleep(0.1)
+    got = _replies(fake, want)
+    e2e = [(min(got[m[0]]) - m[2]) * 1000 for m in messages if got.get(m[0])]
+    replied = sum(1 for m in messages if got.get(m[0]))
+    result.update(
+        replied=replied, lost=result["sent"] - replied,
+        incomplete=sum(1 for user, n in want.items() if 0 < len(got.get(user, ())) < n),
+        duplicates=sum(max(0, len(got.get(user, ())) - n) for user, n in want.items()),
+        e2e_ms=percentiles(e2e))
+    return result
+
+
+def _replies(fake: Any, users: dict[str, int]) -> dict[str, list[float]]:
+    """Arrival times of accepted sends, per citizen of interest."""
+    found: dict[str, list[float]] = {}
+    for record in fake.delivered():
+        if record.user_id in users:
+            found.setdefault(record.user_id, []).append(record.time)
+    return found
+
+
+def run_backend(name: str, args: argparse.Namespace, fake: Any, log_dir: Path) -> dict[str, Any]:
+    """Bare baseline, then the real server (sustained rate first, on a fresh database; then throughput)."""
+    from contextlib import ExitStack
+
+    from webhooks import bench_servers as bs
+
+    run = int(time.time()) % 100_000  # citizen ids unique to this run
+    sizes = ["--workers", str(args.workers), "--threads", str(args.threads)]
+    report: dict[str, Any] = {"backend": "sqlite-inprocess" if name == "sqlite" else "postgres-redis",
+                              "workers": args.workers, "threads": args.threads}
+    with ExitStack() as stack:
+        procs = bs.Processes(log_dir)
+        stack.callback(procs.stop_all)
+        port = bs.free_port()
+        bare = procs.start(f"{name}-bare", ["-m", "webhooks.bench_servers", "--port", str(port), *sizes])
+        if not bs.wait_healthy(f"http://127.0.0.1:{port}", bare):
+            raise RuntimeError(f"bare server did not start:\n{procs.tail(bare)}")
+        bare_result = _closed(args, fake, f"http://127.0.0.1:{port}", run)
+        procs.stop_all()
+
+        redis_url = None
+        if name == "sqlite":
+            database_url = f"sqlite:///{log_dir / 'bench.db'}"
+        else:
+            database_url = stack.enter_context(bs.pg_schema(args.pg_url))
+            redis_url = args.redis_url
+            bs.empty_queue(redis_url)
+        port = bs.free_port()
+        base, env = f"http://127.0.0.1:{port}", bs.service_env(fake, port, database_url, redis_url)
+        server = procs.start(f"{name}-serve", ["-m", "bot", "serve", "--host", "127.0.0.1", *sizes], env)
+        for n in range(args.rq_workers if redis_url else 0):
+            procs.start(f"{name}-worker-{n}", ["-m", "bot", "worker"], env)
+        if not bs.wait_healthy(base, server):
+            raise RuntimeError(f"`python -m bot serve` did not start:\n{procs.tail(server)}")
+        report["sustained"] = _sustained(args, fake, base, run)
+        webhook_result = _closed(args, fake, base, run)
+        drained, waited = bs.wait_drained(base, args.drain_timeout)
+        report["throughput"] = {"bare": bare_result, "webhook": webhook_result,
+                                "ratio": round(webhook_result["rps"] / bare_result["rps"], 3)
+                                if bare_result["rps"] else None,
+                                "backlog_drained": drained, "drain_seconds": waited}
+    s, t = report["sustained"], report["throughput"]
+    report["targets"] = {
+        f"throughput_ratio>={RATIO_TARGET}": t["ratio"] is not None and t["ratio"] >= RATIO_TARGET,
+        f"e2e_p95<{E2E_P95_TARGET_MS:g}ms": s["e2e_ms"]["p95"] is not None and s["e2e_ms"]["p95"] < E2E_P95_TARGET_MS,
+        "no_message_lost": s["lost"] == 0 and s["non_200"] == 0 and s["incomplete"] == 0 and t["backlog_drained"],
+        "no_duplicates": s["duplicates"] == 0}
+    report["passed"] = all(report["targets"].values())
+    return report
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every requested backend against one FakeZalo; the whole report as a dict."""
+    from tests.fake_zalo import FakeZalo
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - {"sqlite", "pg"}
+    if unknown:
+        raise ValueError(f"unknown backend(s): {', '.join(sorted(unknown))} (use sqlite,pg)")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, FakeZalo() as fake:
+        for name in backends:
+            results.append(run_backend(name, args, fake, Path(tmp)))
+    return {"cpus": os.cpu_count(), "rate": args.rate, "duration": args.duration, "clients": args.clients,
+            "throughput_seconds": args.seconds, "backends": results,
+            "passed": all(r["passed"] for r in results)}
+
+
+def _ms(values: dict[str, Any], *keys: str) -> str:
+    return " / ".join("-" if values.get(k) is None else f"{values[k]:.1f}" for k in keys)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable table."""
+    lines = [f"bench-webhook on {report['cpus']} CPU(s): {report['clients']} keep-alive clients × "
+             f"{report['throughput_seconds']:g} s (closed loop); {report['rate']:g} msg/s × {report['duration']:g} s "
+             "(open loop, one new citizen per message)"]
+    for r in report["backends"]:
+        t, s = r["throughput"], r["sustained"]
+        mark = {True: "PASS", False: "FAIL"}
+        lines += [
+            "", f"[{r['backend']}]  gunicorn {r['workers']} workers × {r['threads']} threads",
+            f"  {'endpoint':<10} {'req/s':>8}  {'ack p50 / p99 ms':>18}  non-200",
+            *(f"  {label:<10} {t[key]['rps']:>8.1f}  {_ms(t[key]['ack_ms'], 'p50', 'p99'):>18}  {t[key]['non_200']}"
+              for label, key in (("bare", "bare"), ("webhook", "webhook"))),
+            f"  ratio webhook/bare: {t['ratio']}   backlog after the burst drained: {t['backlog_drained']}"
+            f" ({t['drain_seconds']} s)",
+            f"  sustained {s['rate']:g}/s × {s['seconds']:g} s: ack p50/p99 {_ms(s['ack_ms'], 'p50', 'p99')} ms;"
+            f" end-to-end p50/p95/p99 {_ms(s['e2e_ms'], 'p50', 'p95', 'p99')} ms (max {_ms(s['e2e_ms'], 'max')})",
+            f"  sent {s['sent']}  replied {s['replied']}  lost {s['lost']}  incomplete {s['incomplete']}"
+            f"  duplicates {s['duplicates']}  non-200 {s['non_200']}  max send lag {s['max_send_lag_ms']} ms",
+            "  targets: " + "  ".join(f"{name} {mark[ok]}" for name, ok in r["targets"].items()),
+        ]
+    lines.append(f"\noverall: {'PASS' if report['passed'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def cmd_bench_webhook(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Run the benchmark; exit 1 when a target is missed, 2 when it could not run."""
+    try:
+        report = run(args)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_report(report))
+    return 0 if report["passed"] else 1
+
+
+def register(subparsers: Any) -> None:
+    """Add `bench-webhook` to `python -m bot` (replacing an older one registered by webhooks.cli)."""
+    if "bench-webhook" in subparsers.choices:  # argparse ≥ 3.11 refuses duplicate names
+        del subparsers.choices["bench-webhook"]
+        subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest != "bench-webhook"]
+    p = subparsers.add_parser("bench-webhook", help="đo tải webhook: req/s, độ trễ, đầu-cuối")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.add_argument("--backends", default="sqlite,pg", help="comma list of sqlite,pg (default: both)")
+    p.add_argument("--rate", type=float, default=100.0, help="sustained messages per second (default 100)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds at that rate (default 60)")
+    p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for the last replies")
+    p.add_argument("--clients", type=int, default=16, help="closed-loop keep-alive clients (default 16)")
+    p.add_argument("--seconds", type=float, default=10.0, help="closed-loop seconds per endpoint (default 10)")
+    p.add_argument("--warmup", type=float, default=1.0, help="closed-loop seconds not counted (default 1)")
+    p.add_argument("--users", type=int, default=300, help="distinct citizens in the closed loop")
+    p.add_argument("--drain-timeout", type=float, default=180.0, help="max seconds for the burst's backlog")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers, as `serve` (default 2)")
+    p.add_argument("--threads", type=int, default=4, help="threads per worker, as `serve` (default 4)")
+    p.add_argument("--rq-workers", type=int, default=2, help="`python -m bot worker` processes (pg backend)")
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG,
+                   help="PostgreSQL server (a temporary schema is created and dropped)")
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS)
+    p.set_defaults(func=cmd_bench_webhook)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: `python -m webhooks.bench_webhook [--json] ...`."""
+    parser = argparse.ArgumentParser(prog="python -m webhooks.bench_webhook")
+    register(parser.add_subparsers(dest="command"))
+    return int(cmd_bench_webhook(parser.parse_args(["bench-webhook", *(argv or sys.argv[1:])])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""`python -m bot serve` (gunicorn + in-process delivery) and `python -m bot worker` (RQ on Redis)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from bot.settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+
+def _checked(settings: Settings | None) -> Settings | None:
+    try:
+        return (settings or Settings.from_env()).checked()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def demo_banner(settings: Settings, base_url: str) -> str:
+    """What demo mode prints at start: the OA secret key and a signed sample request."""
+    from webhooks.zalo import sign
+
+    body = json.dumps({"app_id": settings.zalo_app_id, "event_name": "user_send_text",
+                       "sender": {"id": "demo-citizen"}, "recipient": {"id": "demo-oa"},
+                       "message": {"msg_id": "demo-1", "text": "làm giấy khai sinh cho con"},
+                       "timestamp": "1700000000000"}, ensure_ascii=False)
+    mac = sign(app_id=settings.zalo_app_id, raw_body=body.encode(), timestamp="1700000000000",
+               secret_key=settings.zalo_oa_secret_key)
+    return "\n".join([
+        "DEMO MODE (BOT_DEMO=1): demo secrets, do not expose this server.",
+        f"  ZALO_APP_ID={settings.zalo_app_id}",
+        f"  ZALO_OA_SECRET_KEY={settings.zalo_oa_secret_key}",
+        "  Try a signed webhook (change msg_id to send again):",
+        f"  curl -s -X POST {base_url}/webhooks/zalo -H 'Content-Type: application/json' "
+        f"-H 'X-ZEvent-Signature: {mac}' --data-binary {shlex.quote(body)}",
+        f"  Health: curl -s {base_url}/healthz",
+    ])
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Migrate, then run gunicorn (2 workers × threads) with delivery threads in each worker."""
+    from bot.catalog import CatalogError
+    from webhooks import create_app, migrate
+
+    checked = _checked(settings)
+    if checked is None:
+        return 2
+    port = args.port or checked.port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    if checked.demo:
+        print(demo_banner(checked, f"http://127.0.0.1:{port}"), flush=True)
+    migrate.upgrade(checked.database_url)  # once, before workers fork
+    try:
+        app = create_app({"SETTINGS": checked})  # preloaded: workers share the loaded catalog
+    except CatalogError as exc:
+        print(f"error: the catalog does not load — run `python -m bot lint`:\n{exc}", file=sys.stderr)
+        return 1
+    options: dict[str, Any] = {"bind": f"{args.host}:{port}", "workers": args.workers, "threads": args.threads}
+    BotServer(app, options).run()
+    return 0
+
+
+class BotServer(BaseApplication):
+    """Gunicorn configured in code: preloaded app, gthread workers, delivery threads started after fork."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]):
+        self.application, self.options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Apply our defaults, then the caller's options."""
+        defaults = {"worker_class": "gthread", "preload_app": True, "timeout": 30, "graceful_timeout": 10,
+                    "accesslog": "-", "control_socket_disable": True,  # two local servers would share one socket
+                    "post_fork": _post_fork, "worker_exit": _worker_exit}
+        for key, value in {**defaults, **self.options}.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """The already-built app."""
+        return self.application
+
+
+def _post_fork(server: Any, _worker: Any) -> None:
+    from webhooks.db import get_db
+    from webhooks.dispatch import get_dispatcher
+
+    app = server.app.application
+    with app.app_context():
+        get_db().engine.dispose(close=False)  # never share the parent's pooled connections
+    get_dispatcher(app).start()  # in-process threads; a no-op in Redis mode
+
+
+def _worker_exit(server: Any, _worker: Any) -> None:
+    from webhooks.dispatch import get_dispatcher
+
+    get_dispatcher(server.app.application).stop()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Run jobs from Redis with a non-forking RQ worker, plus the outbox sweeper."""
+    from rq import SimpleWorker
+
+    from webhooks import jobs, migrate
+    from webhooks.db import Database
+    from webhooks.dispatch import RQDispatcher, Sweeper
+
+    checked = _checked(settings)
+    if checked is None:
+        return 2
+    if not checked.redis_url:
+        print("error: REDIS_URL is not set; without it `serve` delivers in-process and needs no worker.",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    migrate.upgrade(checked.database_url)
+    services = jobs.Services(settings=checked, database=Database(checked.database_url))
+    dispatcher = RQDispatcher(services)
+    services.dispatcher = dispatcher
+    jobs.configure(services)
+    # The sweeper runs jobs itself (this process is where jobs run anyway), so a backlog never piles up
+    # duplicate queue entries; claims keep it from racing the queued copies.
+    sweeper = Sweeper(services, lambda i: jobs.process_inbound(i, services), lambda i: jobs.deliver(i, services))
+    if not args.burst:
+        sweeper.start()
+    worker = SimpleWorker([dispatcher.queue], connection=dispatcher.redis)
+    try:
+        worker.work(burst=args.burst, with_scheduler=False)
+    finally:
+        sweeper.stop()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `serve` and `worker` to `python -m bot`."""
+    p = subparsers.add_parser("serve", help="chạy máy chủ webhook Zalo (gunicorn)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=4)
+    p.set_defaults(func=cmd_serve)
+    p = subparsers.add_parser("worker", help="chạy hàng đợi RQ khi có REDIS_URL")
+    p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    p.set_defaults(func=cmd_worker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m webhooks.cli serve`), for when bot/cli.py is not at hand."""
+    parser = argparse.ArgumentParser(prog="python -m webhooks.cli")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Outbox → Zalo: claim a row with a lease, send it, record the result; retries with backoff."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.replies import Reply
+from webhooks.models import Message, Outbox, utcnow
+from webhooks.outbound import as_utc
+
+if TYPE_CHECKING:
+    from webhooks.jobs import Services
+
+log = logging.getLogger(__name__)
+
+# Long enough for one send with a token refresh; a killed sender's row is resent after it.
+LEASE = dt.timedelta(seconds=60)
+UNFINISHED = ("pending", "sending")
+
+
+def _claimable(now: dt.datetime):
+    return or_(and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
+               and_(Outbox.status == "sending", Outbox.lease_until < now))
+
+
+def claim(services: "Services", outbox_id: int, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Atomically take a due row (or one whose sender's lease ran out); returns our lease, or None."""
+    now = now or utcnow()
+    lease = now + LEASE
+    with services.session() as session:
+        taken = session.execute(update(Outbox).where(Outbox.id == outbox_id, _claimable(now))
+                                .values(status="sending", lease_until=lease)).rowcount
+    return lease if taken == 1 else None
+
+
+def _earlier_unfinished(services: "Services", row: Outbox) -> bool:
+    # Replies to one message go out in order: seq 1 waits until seq 0 is sent (or failed for good).
+    with services.session() as session:
+        return session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.source_id == row.source_id, Outbox.seq < row.seq, Outbox.status.in_(UNFINISHED))) > 0
+
+
+def deliver(services: "Services", outbox_id: int, now: dt.datetime | None = None) -> str:
+    """Send one outbox row if it is ours to send, then its waiting successors; returns what happened."""
+    outcome = _deliver_one(services, outbox_id, now)
+    current = outbox_id
+    while outcome in ("sent", "failed"):
+        current = _next_in_order(services, current)
+        if current is None:
+            break
+        _deliver_one(services, current, now)
+    return outcome
+
+
+def _next_in_order(services: "Services", outbox_id: int) -> int | None:
+    with services.session() as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None:
+            return None
+        return session.scalars(select(Outbox.id).where(
+            Outbox.source_id == row.source_id, Outbox.seq > row.seq, Outbox.status == "pending",
+        ).order_by(Outbox.seq).limit(1)).first()
+
+
+def _deliver_one(services: "Services", outbox_id: int, now: dt.datetime | None) -> str:
+    with services.session() as session:
+        row = session.get(Outbox, outbox_id)
+    if row is None:
+        return "missing"  # deleted (user_withdraw) since it was queued
+    if row.status not in UNFINISHED:
+        return "done"
+    if _earlier_unfinished(services, row):
+        return "waiting"
+    lease = claim(services, outbox_id, now)
+    if lease is None:
+        return "busy"  # not due yet, or another sender holds the lease
+    try:
+        result = services.client.send(row.zalo_id, Reply.from_dict(row.body))
+    except Exception as exc:  # the client classifies Zalo errors; anything else is worth a retry
+        log.exception("outbox %s: send raised", outbox_id)
+        return _record(services, row, lease, "retry", error=f"{type(exc).__name__}: {exc}")
+    error = result.message or (f"Zalo error {result.error_code}" if result.error_code is not None else None)
+    return _record(services, row, lease, result.status, error=error, message_id=result.message_id,
+                   retry_at=result.retry_at)
+
+
+def backoff(services: "Services", attempts: int) -> dt.timedelta:
+    """Delay before retry number `attempts` + 1: base × 2^attempts."""
+    return dt.timedelta(seconds=services.settings.delivery_base_delay * (2 ** attempts))
+
+
+def _record(services: "Services", row: Outbox, lease: dt.datetime, status: str, *, error: str | None = None,
+            message_id: str | None = None, retry_at: dt.datetime | None = None) -> str:
+    now = utcnow()
+    if status == "sent":
+        values = dict(status="sent", zalo_message_id=message_id, sent_at=now, last_error=None)
+    elif status == "night":
+        values = dict(status="pending", next_attempt_at=as_utc(retry_at) or now + backoff(services, 0),
+                      last_error=error)
+    elif status == "retry" and row.attempts + 1 < services.settings.delivery_max_attempts:
+        values = dict(status="pending", attempts=row.attempts + 1, last_error=error,
+                      next_attempt_at=as_utc(retry_at) or now + backoff(services, row.attempts))
+    else:  # permanent, an unknown status, or out of attempts: visible to staff with the reason
+        values = dict(status="failed", attempts=row.attempts + (status == "retry"), last_error=error)
+    with services.session() as session:
+        # Fenced by our lease: if it ran out and another sender took the row, its result wins.
+        updated = session.execute(update(Outbox).where(
+            Outbox.id == row.id, Outbox.status == "sending", Outbox.lease_until == lease,
+        ).values(lease_until=None, **values)).rowcount
+        if updated and values["status"] in ("sent", "failed") and row.message_id is not None:
+            session.execute(update(Message).where(Message.id == row.message_id).values(status=values["status"]))
+    if not updated:
+        log.warning("outbox %s: lease lost before recording %s", row.id, status)
+        return "lost"
+    if values["status"] == "failed":
+        log.warning("outbox %s to %s failed for good: %s", row.id, row.zalo_id, error)
+    return values["status"] if values["status"] != "pending" else status
+
+
+def due_outbox_ids(services: "Services", now: dt.datetime | None = None, limit: int = 100) -> list[int]:
+    """Rows a sweeper should (re)submit: due pending rows and rows whose sender's lease expired."""
+    now = now or utcnow()
+    with services.session() as session:
+        return list(session.scalars(select(Outbox.id).where(_claimable(now))
+                                    .order_by(Outbox.source_id, Outbox.seq).limit(limit)))
+
+
+def stale_inbound_ids(services: "Services", older_than: dt.timedelta, now: dt.datetime | None = None,
+                      limit: int = 100) -> list[int]:
+    """Inbound messages still unprocessed after `older_than` (their process died before answering)."""
+    cutoff = (now or utcnow()) - older_than
+    with services.session() as session:
+        return list(session.scalars(select(Message.id).where(
+            Message.direction == "in", Message.status == "received", Message.created_at <= cutoff,
+        ).order_by(Message.id).limit(limit)))

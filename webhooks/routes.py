@@ -1,0 +1,134 @@
+"""HTTP endpoints of the channel: POST /webhooks/zalo (verify, parse, store, hand over) and GET /healthz."""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy import func, select, text
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webhooks.db import get_db
+from webhooks.dispatch import get_dispatcher, get_services
+from webhooks.models import Message, Outbox
+from webhooks.processing import accept_event
+from webhooks.zalo import SIGNATURE_HEADER, EventError, parse_event, verify_signature
+
+log = logging.getLogger(__name__)
+bp = Blueprint("zalo", __name__)
+
+
+class RejectionCounter:
+    """Signature rejections, in shared memory so every forked server worker adds to one number."""
+
+    def __init__(self) -> None:
+        self._value = multiprocessing.Value("q", 0)
+
+    def add(self) -> int:
+        """Count one rejection; returns the new total."""
+        with self._value.get_lock():
+            self._value.value += 1
+            return self._value.value
+
+    @property
+    def value(self) -> int:
+        """Rejections so far."""
+        return int(self._value.value)
+
+
+def _reject(reason: str, status: int):
+    return jsonify(error=reason), status
+
+
+def _timestamps(payload: dict[str, Any]) -> list[str]:
+    # The documented signature uses the body's timestamp; a few clients read X-ZEvent-Timestamp.
+    found = []
+    stamp = payload.get("timestamp")
+    if isinstance(stamp, (str, int)) and not isinstance(stamp, bool):
+        found.append(str(stamp))
+    header = request.headers.get("X-ZEvent-Timestamp")
+    if header and header not in found:
+        found.append(header)
+    return found
+
+
+def _signed(raw: bytes, payload: dict[str, Any]) -> bool:
+    settings = current_app.config["SETTINGS"]
+    header = request.headers.get(SIGNATURE_HEADER)
+    return any(verify_signature(app_id=settings.zalo_app_id, raw_body=raw, timestamp=stamp,
+                                secret_key=settings.zalo_oa_secret_key, header=header)
+               for stamp in _timestamps(payload))
+
+
+@bp.post("/webhooks/zalo")
+def zalo_webhook():
+    """Receive one Zalo event: answer 200 fast, the reply is produced after the response."""
+    raw = request.get_data(cache=False)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        return _reject("malformed JSON", 400)
+    if payload == {}:
+        return jsonify(status="ok")  # Zalo's (unsigned) probe when the webhook URL is registered: nothing to do
+    if not isinstance(payload, dict):
+        return _reject("body is not a JSON object", 400)
+    if not _signed(raw, payload):
+        total = current_app.extensions["bot.signature_rejections"].add()
+        log.warning("webhook signature rejected (%d so far): missing or wrong %s. Check ZALO_OA_SECRET_KEY "
+                    "(OA Secret Key) and ZALO_APP_ID against the Zalo developer console.", total, SIGNATURE_HEADER)
+        return _reject("invalid signature", 401)
+    try:
+        event = parse_event(payload)
+    except EventError as exc:
+        log.info("webhook event skipped: %s", exc)
+        return _reject(str(exc), 400)
+    with get_services(current_app).session() as session:
+        accepted = accept_event(session, event, payload)
+    if accepted.message_id is not None:
+        get_dispatcher(current_app).submit_inbound(accepted.message_id)
+    if accepted.note == "ignored":
+        log.info("webhook event %s (%s) not answered", event.event_name, event.kind)
+    return jsonify(status="ok", result=accepted.note)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Database, catalog version, delivery backlog and signature rejections, as JSON."""
+    report: dict[str, Any] = {"signature_rejections": current_app.extensions["bot.signature_rejections"].value}
+    healthy = True
+    try:
+        with get_db().session() as session:
+            session.execute(text("SELECT 1"))
+            report["outbox_backlog"] = session.scalar(
+                select(func.count()).select_from(Outbox).where(Outbox.status.in_(("pending", "sending"))))
+            report["outbox_failed"] = session.scalar(
+                select(func.count()).select_from(Outbox).where(Outbox.status == "failed"))
+            report["inbound_backlog"] = session.scalar(select(func.count()).select_from(Message).where(
+                Message.direction == "in", Message.status == "received"))
+        report["database"] = "ok"
+    except Exception as exc:
+        log.exception("healthz: database check failed")
+        report["database"], healthy = f"error: {type(exc).__name__}", False
+    try:
+        holder = current_app.extensions["bot.services"].engines
+        report["catalog_version"] = getattr(getattr(holder.get(), "catalog", None), "version", None)
+        if getattr(holder, "last_error", None) is not None:  # a broken edit: the previous version still serves
+            report["catalog_error"] = str(holder.last_error)[:500]
+    except Exception as exc:
+        report["catalog_version"], healthy = None, False
+        report["catalog_error"] = str(exc)[:500]
+    report["status"] = "ok" if healthy else "degraded"
+    return jsonify(report), 200 if healthy else 503
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge):
+    return _reject("body too large", 413)
+
+
+def init_app(app: Flask) -> None:
+    """Register the webhook and health endpoints."""
+    app.extensions.setdefault("bot.signature_rejections", RejectionCounter())
+    app.register_blueprint(bp)
