@@ -1,8 +1,9 @@
 """One settings object, built from environment variables in one place."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -102,12 +103,21 @@ class Settings:
                 zalo_oa_secret_key=self.zalo_oa_secret_key or "demo-oa-secret-key",
                 zalo_access_token=self.zalo_access_token or "demo-access-token",
                 zalo_refresh_token=self.zalo_refresh_token or "demo-refresh-token",
-                secret_key=self.secret_key or secrets.token_hex(32),
-            )
+            ).with_session_key()
         missing = self.missing_secrets()
         if missing:
             raise ConfigError(
                 "Thiếu biến môi trường / missing environment variable(s): " + ", ".join(missing)
                 + ". Set them, or run the local demo with BOT_DEMO=1 (make run)."
             )
-        return self if self.secret_key else replace(self, secret_key=secrets.token_hex(32))
+        return self.with_session_key()
+
+    def with_session_key(self) -> "Settings":
+        """Settings with a session-signing key: SECRET_KEY, else one derived from the app secret.
+
+        Derived rather than random so every process and every instance behind a load balancer agrees.
+        """
+        if self.secret_key:
+            return self
+        key = hmac.new(self.zalo_app_secret.encode(), b"bot-dashboard-session", hashlib.sha256).hexdigest()
+        return replace(self, secret_key=key)

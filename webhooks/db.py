@@ -15,6 +15,7 @@ class Database:
     """An engine plus a session factory; usable outside Flask (workers, CLI, tests)."""
 
     def __init__(self, url: str):
+        url = driver_url(url)
         self.url = url
         kwargs: dict = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
@@ -43,6 +44,14 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections (after fork, at shutdown)."""
         self.engine.dispose()
+
+
+def driver_url(url: str) -> str:
+    """Point plain PostgreSQL URLs (as hosting platforms give them) at the installed psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -1,0 +1,40 @@
+"""Settings come from the environment in one place; missing secrets are named."""
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import ConfigError, Settings
+
+FULL = {"ZALO_APP_ID": "1", "ZALO_APP_SECRET": "s", "ZALO_OA_SECRET_KEY": "k", "ZALO_ACCESS_TOKEN": "a",
+        "ZALO_REFRESH_TOKEN": "r"}
+
+
+def test_defaults_without_environment():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("instance/bot.db")
+    assert s.zalo_api_base == "https://openapi.zalo.me" and s.zalo_oauth_base == "https://oauth.zaloapp.com"
+    assert s.redis_url is None and s.port == 8000
+
+
+def test_values_from_environment():
+    s = Settings.from_env({**FULL, "DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://r", "PORT": "9000",
+                           "ZALO_API_BASE": "http://127.0.0.1:1/", "BOT_ANSWER_THRESHOLD": "0.5"})
+    assert (s.database_url, s.redis_url, s.port) == ("postgresql://x/y", "redis://r", 9000)
+    assert s.zalo_api_base == "http://127.0.0.1:1" and s.thresholds.answer == 0.5
+
+
+@pytest.mark.parametrize("missing", sorted(FULL))
+def test_missing_secret_is_named(missing):
+    env = {k: v for k, v in FULL.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(env).checked()
+
+
+def test_demo_mode_fills_secrets_and_a_stable_session_key():
+    a, b = Settings.from_env({"BOT_DEMO": "1"}).checked(), Settings.from_env({"BOT_DEMO": "1"}).checked()
+    assert a.zalo_oa_secret_key and a.secret_key and a.secret_key == b.secret_key
+
+
+def test_session_key_is_derived_the_same_in_every_process_unless_given():
+    assert Settings.from_env(FULL).checked().secret_key == Settings.from_env(FULL).checked().secret_key
+    assert Settings.from_env({**FULL, "SECRET_KEY": "x"}).checked().secret_key == "x"
