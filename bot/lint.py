@@ -47,7 +47,9 @@ def warnings(catalog: Catalog, today: dt.date) -> list[Problem]:
     seen: dict[str, str] = {}
     positions: dict[str, dict] = {}
     for entry in catalog.entries.values():
-        pos = positions.setdefault(entry.source_file, _question_positions(entry.source_file))
+        if entry.source_file not in positions:
+            positions[entry.source_file] = _question_positions(entry.source_file)
+        pos = positions[entry.source_file]
         for q in entry.questions:
             norm = normalizer(q)
             owner = seen.setdefault(norm, entry.id)
