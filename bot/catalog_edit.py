@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from bot.catalog import LEXICON_FILE, CatalogError, load_catalog, read_yaml, yaml_loader
+from bot.catalog import LEXICON_FILE, CatalogError, load_catalog
+from bot.yaml_source import read_yaml, yaml_loader
 from bot.normalize import Normalizer
 
 # One writer at a time inside this process; the lock file covers other processes (gunicorn).

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from bot.catalog import Catalog, CatalogError, Problem, load_catalog, position, read_yaml
+from bot.catalog import Catalog, CatalogError, load_catalog
+from bot.yaml_source import Problem, position, read_yaml
 from bot.normalize import Normalizer
 
 REQUIRED_IDS = (

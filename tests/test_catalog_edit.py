@@ -21,7 +21,8 @@ def catalog_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _intent_id(intents_dir: Path) -> str:
-    from bot.catalog import LEXICON_FILE, read_yaml
+    from bot.catalog import LEXICON_FILE
+    from bot.yaml_source import read_yaml
 
     path = next(p for p in sorted(intents_dir.glob("*.yaml")) if p.name != LEXICON_FILE)
     return read_yaml(path)[0]["id"]
