@@ -86,7 +86,7 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score a case file; --baseline adds rapidfuzz extractOne for comparison."""
-    from bot.evaluate import CaseFileError, baseline_predictor, engine_predictor, format_report, load_cases, score_cases
+    from bot.evaluate import CaseFileError, engine_predictor, format_report, load_cases, score_baseline, score_cases
 
     try:
         cases = load_cases(Path(args.file))
@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     engine = _engine(settings)
     result = score_cases(cases, engine_predictor(engine))
-    base = score_cases(cases, baseline_predictor(engine)) if args.baseline else None
+    base = score_baseline(cases, engine) if args.baseline else None
     if args.json:
         if base is not None:
             result["baseline"] = {k: v for k, v in base.items() if k != "cases"}
@@ -103,7 +103,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_report(result, "engine", failures=not args.quiet))
         if base is not None:
-            print(format_report(base, "baseline (rapidfuzz extractOne)", failures=False))
+            print(format_report(base, f"baseline (rapidfuzz extractOne, best cutoff {base['cutoff']})", failures=False))
     return 0
 
 
