@@ -37,7 +37,7 @@ def test_percentiles_of_nothing_and_of_one_value():
     assert percentiles([5.0])["p99"] == 5.0
 
 
-def test_bench_webhook_replaces_the_older_registration():
+def test_bench_webhook_is_registered_with_the_bot_cli():
     parser = build_parser()
     assert parser.parse_args(["bench-webhook", "--duration", "3"]).func.__name__ == "cmd_bench_webhook"
     assert parser.parse_args(["bench-webhook"]).func.__module__ == "webhooks.bench_webhook"

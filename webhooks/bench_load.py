@@ -1,9 +1,7 @@
-"""Load generator of `bench-webhook`, run as its own process: `python -m webhooks.bench_load < spec.json`.
-
-Closed loop: N keep-alive clients post back to back for T seconds (requests/s, ack latency).
-Open loop: one signed message per fresh citizen at a fixed rate; send times go back to the caller,
-which matches them with the replies FakeZalo recorded. One JSON object is printed on stdout.
-"""
+"""Load generator of `bench-webhook`, its own process: `python -m webhooks.bench_load < spec.json` → JSON."""
+# Closed loop: N keep-alive clients post back to back for T seconds (requests/s, ack latency).
+# Open loop: one signed message per fresh citizen at a fixed rate; the send times go back to the caller,
+# which matches them with the replies FakeZalo recorded.
 from __future__ import annotations
 
 import http.client

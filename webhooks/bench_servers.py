@@ -1,8 +1,6 @@
-"""Processes of `bench-webhook`: the real server, the bare baseline under the same gunicorn, RQ workers.
-
-`python -m webhooks.bench_servers --port P --workers W --threads T` serves the bare baseline: a Flask
-app whose one route answers 200, run by `serve`'s own BotServer class and options.
-"""
+"""Processes of `bench-webhook`: the real server, RQ workers, and the bare baseline under `serve`'s gunicorn."""
+# `python -m webhooks.bench_servers --port P --workers W --threads T` serves the bare baseline: a Flask app
+# whose route answers 200, run by `serve`'s own BotServer class with the same options.
 from __future__ import annotations
 
 import argparse
