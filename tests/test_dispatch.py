@@ -146,3 +146,29 @@ def test_sweeper_thread_stops(services):
     sweeper.start()
     sweeper.stop()
     assert sweeper._thread is None
+
+
+def test_inbound_job_sends_its_replies_itself(post_event, app_dispatcher, fake_zalo, db):
+    post_event(load_payload("user_send_text"))
+    app_dispatcher.drain()
+    assert [kind for kind, _ in app_dispatcher.submitted] == ["inbound"]  # no second job per reply
+    assert len(fake_zalo.delivered()) >= 1
+    assert set(outbox_statuses(db)) == {"sent"}
+
+
+def test_inbound_job_queues_its_replies_when_direct_delivery_breaks(post_event, app_dispatcher, fake_zalo, db,
+                                                                    monkeypatch):
+    real_deliver, calls = jobs.delivery.deliver, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 1:
+            raise RuntimeError("database hiccup")
+        return real_deliver(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.delivery, "deliver", flaky)
+    post_event(load_payload("user_send_text"))
+    app_dispatcher.drain()
+    assert [kind for kind, _ in app_dispatcher.submitted][:2] == ["inbound", "delivery"]  # handed to the queue
+    assert set(outbox_statuses(db)) == {"sent"}
+    assert len(fake_zalo.delivered()) == len(outbox_statuses(db))  # once each

@@ -78,8 +78,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             env["REDIS_URL"] = TEST_REDIS
             helpers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT))
-        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"], cwd=ROOT,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Two workers explicitly (SQLite's default is one): the counters and claims must hold across processes.
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--workers", "2"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:
@@ -230,3 +231,11 @@ def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
                              database_url=demo.database_url).checked()
     assert not isinstance(Services(settings=real, database=services.database, engines=object()).client,
                           ConsoleClient)
+
+
+def test_serve_defaults_to_one_process_on_sqlite_and_two_on_postgresql():
+    from webhooks.cli import server_size
+
+    assert server_size("sqlite:///instance/bot.db", None, None) == (1, 8)  # one writer: no cross-process lock fights
+    assert server_size("postgresql+psycopg://u@h/db", None, None) == (2, 4)
+    assert server_size("sqlite:///instance/bot.db", 3, 2) == (3, 2)  # what the operator asked wins

@@ -169,3 +169,25 @@ def test_lock_file_sits_next_to_the_sqlite_database(tmp_path):
     store = SqlTokenStore(Database(sqlite_url(tmp_path)))
     with store.refresh_lock():
         assert (tmp_path / "tokens.db.token-refresh.lock").exists()
+
+
+def test_sql_store_serves_loads_from_memory_until_the_refresh_lock(tmp_path):
+    url = sqlite_url(tmp_path)
+    mine, other = SqlTokenStore(Database(url)), SqlTokenStore(Database(url))
+    mine.save(TokenPair("access-1", "refresh-1"))
+    assert mine.load() == TokenPair("access-1", "refresh-1")
+    other.save(TokenPair("access-2", "refresh-2"))  # another process refreshed
+    assert mine.load() == TokenPair("access-1", "refresh-1")  # cached: no read per send
+    with mine.refresh_lock():  # the refresh path re-reads under the lock and sees the new pair
+        assert mine.load() == TokenPair("access-2", "refresh-2")
+
+
+def test_sql_store_cache_expires(tmp_path, monkeypatch):
+    url = sqlite_url(tmp_path)
+    mine, other = SqlTokenStore(Database(url)), SqlTokenStore(Database(url))
+    mine.save(TokenPair("access-1", "refresh-1"))
+    assert mine.load().access_token == "access-1"
+    other.save(TokenPair("access-2", "refresh-2"))
+    later = time.monotonic() + 31
+    monkeypatch.setattr("webhooks.tokens.time.monotonic", lambda: later)
+    assert mine.load().access_token == "access-2"

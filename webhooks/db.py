@@ -8,7 +8,16 @@ from typing import Iterator
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+
+POOL_RECYCLE_SECONDS = 300
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when `exc` says the database connection was lost (the pool has been reset: retry once)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Database:
@@ -17,7 +26,11 @@ class Database:
     def __init__(self, url: str):
         url = driver_url(url)
         self.url = url
-        kwargs: dict = {"pool_pre_ping": True}
+        # No pre-ping: it is one more round trip per session, and a message takes several sessions.
+        # Recycling keeps connections younger than typical idle cut-offs (proxies, managed hosts);
+        # after a server restart the first statement on a dead connection fails, SQLAlchemy then
+        # discards the whole pool, and callers retry (the webhook once, jobs via the sweeper).
+        kwargs: dict = {"pool_pre_ping": False, "pool_recycle": POOL_RECYCLE_SECONDS}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":

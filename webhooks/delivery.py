@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from bot.replies import Reply
 from webhooks.models import Message, Outbox, utcnow
@@ -21,7 +22,7 @@ LEASE = dt.timedelta(seconds=60)
 UNFINISHED = ("pending", "sending")
 
 
-def _claimable(now: dt.datetime):
+def _claimable(now: Any):
     return or_(and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
                and_(Outbox.status == "sending", Outbox.lease_until < now))
 
@@ -36,54 +37,69 @@ def claim(services: "Services", outbox_id: int, now: dt.datetime | None = None) 
     return lease if taken == 1 else None
 
 
-def _earlier_unfinished(services: "Services", row: Outbox) -> bool:
+def _no_earlier_unfinished():
     # Replies to one message go out in order: seq 1 waits until seq 0 is sent (or failed for good).
+    earlier = aliased(Outbox)
+    return ~exists().where(earlier.source_id == Outbox.source_id, earlier.seq < Outbox.seq,
+                           earlier.status.in_(UNFINISHED))
+
+
+# Built once, with bound parameters: constructing this statement cost more CPU than running it.
+_CLAIM_IN_ORDER = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("outbox_id"), _claimable(bindparam("now")), _no_earlier_unfinished())
+    .values(status="sending", lease_until=bindparam("lease"))
+    .returning(Outbox.id, Outbox.source_id, Outbox.seq, Outbox.message_id, Outbox.zalo_id, Outbox.body,
+               Outbox.attempts))
+
+
+def _claim_in_order(services: "Services", outbox_id: int, now: dt.datetime) -> tuple[Row | None, dt.datetime]:
+    """One statement reads, checks the order and claims: the row's fields if we hold its lease now.
+
+    On PostgreSQL the UPDATE re-checks its WHERE on the locked row, so two senders can never both
+    win; on SQLite the single writer serialises them.
+    """
+    lease = now + LEASE
     with services.session() as session:
-        return session.scalar(select(func.count()).select_from(Outbox).where(
+        taken = session.execute(_CLAIM_IN_ORDER, {"outbox_id": outbox_id, "now": now, "lease": lease}).first()
+    return taken, lease
+
+
+def _why_not_claimed(services: "Services", outbox_id: int) -> str:
+    """The reason a claim failed (only read on that path): missing, done, waiting or busy."""
+    with services.session() as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None:
+            return "missing"  # deleted (user_withdraw) since it was queued
+        if row.status not in UNFINISHED:
+            return "done"
+        waiting = session.scalar(select(func.count()).select_from(Outbox).where(
             Outbox.source_id == row.source_id, Outbox.seq < row.seq, Outbox.status.in_(UNFINISHED))) > 0
+    return "waiting" if waiting else "busy"  # busy: not due yet, or another sender holds the lease
 
 
 def deliver(services: "Services", outbox_id: int, now: dt.datetime | None = None) -> str:
     """Send one outbox row if it is ours to send, then its waiting successors; returns what happened."""
-    outcome = _deliver_one(services, outbox_id, now)
-    current = outbox_id
-    while outcome in ("sent", "failed"):
-        current = _next_in_order(services, current)
-        if current is None:
-            break
-        _deliver_one(services, current, now)
-    return outcome
+    outcome, current = _deliver_one(services, outbox_id, now)
+    first = outcome
+    # A successor can only go once its predecessor is finished; anything else is left to the sweeper.
+    while outcome in ("sent", "failed") and current is not None:
+        outcome, current = _deliver_one(services, current, now)
+    return first
 
 
-def _next_in_order(services: "Services", outbox_id: int) -> int | None:
-    with services.session() as session:
-        row = session.get(Outbox, outbox_id)
-        if row is None:
-            return None
-        return session.scalars(select(Outbox.id).where(
-            Outbox.source_id == row.source_id, Outbox.seq > row.seq, Outbox.status == "pending",
-        ).order_by(Outbox.seq).limit(1)).first()
-
-
-def _deliver_one(services: "Services", outbox_id: int, now: dt.datetime | None) -> str:
-    with services.session() as session:
-        row = session.get(Outbox, outbox_id)
+def _deliver_one(services: "Services", outbox_id: int, now: dt.datetime | None) -> tuple[str, int | None]:
+    """Claim and send one row; returns what happened and, once it is finished, the next row in order."""
+    row, lease = _claim_in_order(services, outbox_id, now or utcnow())
     if row is None:
-        return "missing"  # deleted (user_withdraw) since it was queued
-    if row.status not in UNFINISHED:
-        return "done"
-    if _earlier_unfinished(services, row):
-        return "waiting"
-    lease = claim(services, outbox_id, now)
-    if lease is None:
-        return "busy"  # not due yet, or another sender holds the lease
+        return _why_not_claimed(services, outbox_id), None
     try:
         result = services.client.send(row.zalo_id, Reply.from_dict(row.body))
     except Exception as exc:  # the client classifies Zalo errors; anything else is worth a retry
         log.exception("outbox %s: send raised", outbox_id)
-        return _record(services, row, lease, "retry", error=f"{type(exc).__name__}: {exc}")
+        return _finish(services, row, lease, "retry", error=f"{type(exc).__name__}: {exc}")
     error = result.message or (f"Zalo error {result.error_code}" if result.error_code is not None else None)
-    return _record(services, row, lease, result.status, error=error, message_id=result.message_id,
+    return _finish(services, row, lease, result.status, error=error, message_id=result.message_id,
                    retry_at=result.retry_at)
 
 
@@ -92,8 +108,16 @@ def backoff(services: "Services", attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=services.settings.delivery_base_delay * (2 ** attempts))
 
 
-def _record(services: "Services", row: Outbox, lease: dt.datetime, status: str, *, error: str | None = None,
+def _record(services: "Services", row: Any, lease: dt.datetime, status: str, *, error: str | None = None,
             message_id: str | None = None, retry_at: dt.datetime | None = None) -> str:
+    """Record a send's result under our lease; returns sent, failed, retry, night or lost."""
+    return _finish(services, row, lease, status, error=error, message_id=message_id, retry_at=retry_at)[0]
+
+
+def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, error: str | None = None,
+            message_id: str | None = None, retry_at: dt.datetime | None = None) -> tuple[str, int | None]:
+    # The result and the next row in order are read in one transaction (the next row only matters
+    # once this one is finished: a later reply never overtakes a pending one).
     now = utcnow()
     if status == "sent":
         values = dict(status="sent", zalo_message_id=message_id, sent_at=now, last_error=None)
@@ -105,19 +129,25 @@ def _record(services: "Services", row: Outbox, lease: dt.datetime, status: str, 
                       next_attempt_at=as_utc(retry_at) or now + backoff(services, row.attempts))
     else:  # permanent, an unknown status, or out of attempts: visible to staff with the reason
         values = dict(status="failed", attempts=row.attempts + (status == "retry"), last_error=error)
+    finished = values["status"] in ("sent", "failed")
+    following = None
     with services.session() as session:
         # Fenced by our lease: if it ran out and another sender took the row, its result wins.
         updated = session.execute(update(Outbox).where(
             Outbox.id == row.id, Outbox.status == "sending", Outbox.lease_until == lease,
         ).values(lease_until=None, **values)).rowcount
-        if updated and values["status"] in ("sent", "failed") and row.message_id is not None:
+        if updated and finished and row.message_id is not None:
             session.execute(update(Message).where(Message.id == row.message_id).values(status=values["status"]))
+        if updated and finished:
+            following = session.scalars(select(Outbox.id).where(
+                Outbox.source_id == row.source_id, Outbox.seq > row.seq, Outbox.status == "pending",
+            ).order_by(Outbox.seq).limit(1)).first()
     if not updated:
         log.warning("outbox %s: lease lost before recording %s", row.id, status)
-        return "lost"
+        return "lost", None
     if values["status"] == "failed":
         log.warning("outbox %s to %s failed for good: %s", row.id, row.zalo_id, error)
-    return values["status"] if values["status"] != "pending" else status
+    return (values["status"] if values["status"] != "pending" else status), following
 
 
 def due_outbox_ids(services: "Services", now: dt.datetime | None = None, limit: int = 100) -> list[int]:

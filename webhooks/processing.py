@@ -1,12 +1,12 @@
 """Inbound events: stored by the webhook, answered later by the engine, replies written to the outbox."""
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,31 +39,66 @@ def dedupe_key(event: InboundEvent) -> str:
     return event.msg_id or f"{event.event_name}:{event.user_id}:{event.timestamp or ''}"
 
 
+# The accept path runs inside the webhook request: its two statements are built once per shape and
+# executed on the session's Core connection (building them through the ORM cost more than running them).
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+
+
+def _dialect_name(session: Session) -> str:
+    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+
+
+@lru_cache(maxsize=None)
+def _insert_skipping(dialect: str, table: Table, column: str) -> Any:
+    return _DIALECTS[dialect].insert(table).on_conflict_do_nothing(index_elements=[column]).returning(table.c.id)
+
+
+@lru_cache(maxsize=None)
+def _citizen_upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
+    insert = _DIALECTS[dialect].insert(Citizen.__table__)
+    changes: dict[str, Any] = {}
+    if interacted:
+        changes["last_interaction"] = insert.excluded.last_interaction
+    if sets_following:
+        changes["following"] = insert.excluded.following
+    # Nothing to change still needs a DO UPDATE: DO NOTHING returns no row (hence no id) on conflict.
+    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_=changes or {
+        "zalo_id": insert.excluded.zalo_id}).returning(Citizen.__table__.c.id)
+
+
 def _insert_ignoring_conflict(session: Session, model: Any, values: dict[str, Any], column: str) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING (no exception, no savepoint); the new row's id, None on conflict."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=[column])
-    return session.execute(stmt.returning(model.id)).scalar()
+    stmt = _insert_skipping(_dialect_name(session), model.__table__, column)
+    return session.connection().execute(stmt, values).scalar()
+
+
+def upsert_citizen_id(session: Session, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:
+    """The id of the citizen row for `zalo_id`, created on first contact, in one statement.
+
+    INSERT … ON CONFLICT DO UPDATE … RETURNING, instead of the ORM's insert + select + update
+    (three round trips of ack latency). last_interaction moves on `interacted`.
+    """
+    now = utcnow()
+    stmt = _citizen_upsert(_dialect_name(session), interacted, following is not None)
+    values = {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
+              "following": True if following is None else following}
+    return session.connection().execute(stmt, values).scalar_one()
 
 
 def upsert_citizen(session: Session, zalo_id: str, *, interacted: bool, following: bool | None = None) -> Citizen:
-    """The citizen row for `zalo_id`, created on first contact; last_interaction moves on `interacted`."""
-    now = utcnow()
-    _insert_ignoring_conflict(session, Citizen, {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
-                                                 "following": True}, "zalo_id")
-    citizen = session.scalars(select(Citizen).where(Citizen.zalo_id == zalo_id)).one()
-    if interacted:
-        citizen.last_interaction = now
-    if following is not None:
-        citizen.following = following
-    return citizen
+    """The citizen row for `zalo_id` (an ORM object), created on first contact; see upsert_citizen_id."""
+    citizen_id = upsert_citizen_id(session, zalo_id, interacted=interacted, following=following)
+    return session.scalars(select(Citizen).where(Citizen.id == citizen_id)
+                           .execution_options(populate_existing=True)).one()
 
 
-def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    stored = copy.deepcopy(payload)
+def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> dict[str, Any]:
+    # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
+    stored = dict(payload)
     message = stored.get("message")
     if isinstance(message, dict) and isinstance(message.get("text"), str):
-        message["text"] = mask_sensitive(message["text"])
+        original = message["text"]
+        stored["message"] = dict(message, text=masked if original == text else mask_sensitive(original))
     return stored
 
 
@@ -76,10 +111,11 @@ def accept_event(session: Session, event: InboundEvent, payload: dict[str, Any])
         return Accepted("deleted")
     answered = event.kind in ANSWERED_KINDS
     following = {"follow": True, "unfollow": False}.get(event.kind)
-    citizen = upsert_citizen(session, event.user_id, interacted=answered, following=following)
+    citizen_id = upsert_citizen_id(session, event.user_id, interacted=answered, following=following)
+    masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
     values = {
-        "citizen_id": citizen.id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
-        "text": mask_sensitive(event.text or ""), "payload": _masked_payload(payload), "created_at": utcnow(),
+        "citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
+        "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": utcnow(),
         "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
         "normalized": "",
     }
@@ -173,25 +209,31 @@ def process_inbound(services: "Services", message_id: int) -> list[int]:
     return []
 
 
+_PLAN_READ = (
+    # Everything answering needs, in one round trip: the message, its citizen, the conversation
+    # state and whether staff hold the conversation (an open handoff).
+    select(Message.direction, Message.status, Message.payload, Message.text, Citizen.zalo_id, ConversationRow.data,
+           exists().where(Handoff.citizen_id == Citizen.id, Handoff.closed_at.is_(None)).label("handed_off"))
+    .join(Citizen, Citizen.id == Message.citizen_id)
+    .outerjoin(ConversationRow, ConversationRow.zalo_id == Citizen.zalo_id)
+    .where(Message.id == bindparam("message_id")))
+
+
 def _plan(services: "Services", message_id: int) -> _Plan | None:
     with services.session() as session:
-        message = session.get(Message, message_id)
-        if message is None or message.direction != "in" or message.status != "received":
-            return None  # answered already, or deleted (user_withdraw)
-        citizen = session.get(Citizen, message.citizen_id)
-        if session.scalars(select(Handoff.id).where(
-                Handoff.citizen_id == citizen.id, Handoff.closed_at.is_(None))).first() is not None:
-            return _Plan(fields={"outcome": "handoff"})  # staff have the conversation: the bot is silent
-        try:
-            event = parse_event(message.payload)
-        except EventError as exc:  # stored payloads were parsed once already; a logged skip, not a crash
-            log.warning("inbound %s: stored payload no longer parses (%s); skipped", message_id, exc)
-            return _Plan(status="skipped", fields={"outcome": "ignored"})
-        row = session.get(ConversationRow, citizen.zalo_id)
-        store = _RecordingStore(dict(row.data) if row is not None else None)
-        zalo_id, text = citizen.zalo_id, message.text
+        found = session.execute(_PLAN_READ, {"message_id": message_id}).first()
+    if found is None or found.direction != "in" or found.status != "received":
+        return None  # answered already, or deleted (user_withdraw)
+    if found.handed_off:
+        return _Plan(fields={"outcome": "handoff"})  # staff have the conversation: the bot is silent
+    try:
+        event = parse_event(found.payload)
+    except EventError as exc:  # stored payloads were parsed once already; a logged skip, not a crash
+        log.warning("inbound %s: stored payload no longer parses (%s); skipped", message_id, exc)
+        return _Plan(status="skipped", fields={"outcome": "ignored"})
+    store = _RecordingStore(dict(found.data) if found.data is not None else None)
     # Outside the session: no connection or process lock is held while the engine thinks.
-    return _answer(services, zalo_id, text, event, store)
+    return _answer(services, found.zalo_id, found.text, event, store)
 
 
 def _answer(services: "Services", zalo_id: str, text: str, event: InboundEvent, store: _RecordingStore) -> _Plan:

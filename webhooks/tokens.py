@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import threading
+import time
 import zlib
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ from webhooks.models import Token
 TOKEN_ROW_ID = 1
 # Fixed key of the PostgreSQL advisory lock guarding refreshes (any constant int64 would do).
 ADVISORY_LOCK_KEY = zlib.crc32(b"zalo-oa-token-refresh")
+# How long a process trusts its in-memory copy of the pair. Reading the row on every send cost a
+# transaction per reply; a pair refreshed by another process is still picked up at once where it
+# matters: the refresh path re-reads under the refresh lock, which empties the cache first.
+CACHE_TTL_SECONDS = 30.0
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -94,6 +99,10 @@ class SqlTokenStore:
         self.dialect = database.engine.dialect.name
         self._thread_lock = threading.Lock()
         self._lock_path = lock_path or self._default_lock_path()
+        self._cache_guard = threading.Lock()
+        self._cached: TokenPair | None = None
+        self._cached_until = 0.0  # time.monotonic() deadline; 0 = nothing cached
+        self._generation = 0  # bumped by every invalidation: a read begun before one is not cached
         if self.dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"SqlTokenStore supports PostgreSQL and SQLite, not {self.dialect}")
 
@@ -104,7 +113,24 @@ class SqlTokenStore:
         return Path(database).with_name(Path(database).name + ".token-refresh.lock")
 
     def load(self) -> TokenPair | None:
-        """The stored pair, or None."""
+        """The stored pair, or None; served from memory for up to CACHE_TTL_SECONDS."""
+        with self._cache_guard:
+            if self._cached is not None and time.monotonic() < self._cached_until:
+                return self._cached
+            generation = self._generation
+        pair = self._read()
+        with self._cache_guard:
+            if pair is not None and generation == self._generation:
+                self._cached, self._cached_until = pair, time.monotonic() + CACHE_TTL_SECONDS
+        return pair
+
+    def invalidate(self) -> None:
+        """Forget the cached pair: the next load() reads the database."""
+        with self._cache_guard:
+            self._cached, self._cached_until = None, 0.0
+            self._generation += 1
+
+    def _read(self) -> TokenPair | None:
         with self.database.session() as session:
             row = session.get(Token, TOKEN_ROW_ID)
             if row is None:
@@ -122,6 +148,7 @@ class SqlTokenStore:
                 row.access_token = pair.access_token
                 row.refresh_token = pair.refresh_token
                 row.expires_at = _utc(pair.expires_at)
+        self.invalidate()  # committed: the next load() reads back what was stored
 
     def seed(self, access_token: str, refresh_token: str) -> bool:
         """Store the environment's pair only if no pair is stored (a refreshed pair in the DB wins)."""
@@ -140,15 +167,22 @@ class SqlTokenStore:
 
     @contextmanager
     def refresh_lock(self) -> Iterator[None]:
-        """Held while refreshing; excludes other threads and other processes."""
+        """Held while refreshing; excludes other threads and other processes.
+
+        The cache is emptied once the lock is held, so the holder's load() sees a pair another
+        process may have refreshed meanwhile (and never refreshes a refresh token already spent).
+        """
         with self._thread_lock:
             if self.dialect == "postgresql":
                 with self._advisory_lock():
+                    self.invalidate()
                     yield
             elif self._lock_path is not None:
                 with self._file_lock(self._lock_path):
+                    self.invalidate()
                     yield
             else:  # in-memory SQLite lives in one process: the thread lock is enough
+                self.invalidate()
                 yield
 
     @contextmanager
