@@ -100,10 +100,14 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, log_dir: Path) -
 
     from webhooks import bench_servers as bs
 
+    from webhooks.cli import server_size
+
     run = int(time.time()) % 100_000  # citizen ids unique to this run
-    sizes = ["--workers", str(args.workers), "--threads", str(args.threads)]
+    # the sizes `serve` itself would pick for this database, unless asked otherwise
+    workers, threads = server_size("sqlite" if name == "sqlite" else "postgresql", args.workers, args.threads)
+    sizes = ["--workers", str(workers), "--threads", str(threads)]
     report: dict[str, Any] = {"backend": "sqlite-inprocess" if name == "sqlite" else "postgres-redis",
-                              "workers": args.workers, "threads": args.threads}
+                              "workers": workers, "threads": threads}
     with ExitStack() as stack:
         redis_url = None
         if name == "sqlite":
@@ -247,8 +251,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--warmup", type=float, default=1.0, help="closed-loop seconds not counted (default 1)")
     p.add_argument("--users", type=int, default=300, help="distinct citizens in the closed loop")
     p.add_argument("--drain-timeout", type=float, default=180.0, help="max seconds for the burst's backlog")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers, as `serve` (default 2)")
-    p.add_argument("--threads", type=int, default=4, help="threads per worker, as `serve` (default 4)")
+    p.add_argument("--workers", type=int, help="gunicorn workers (default: as `serve` for that database)")
+    p.add_argument("--threads", type=int, help="threads per worker (default: as `serve` for that database)")
     p.add_argument("--rq-workers", type=int, default=2, help="`python -m bot worker` processes (pg backend)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG,
                    help="PostgreSQL server (a temporary schema is created and dropped)")
