@@ -9,10 +9,12 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from flask import Flask
 from sqlalchemy.engine import make_url
 
 from bot.dialogue import EngineHolder
@@ -101,13 +103,22 @@ def settings(database_url: str, fake_zalo: FakeZalo) -> Settings:  # noqa: F811
                              **fake_zalo.settings_overrides()).checked()
 
 
-@pytest.fixture
-def app(settings: Settings, db: Database, engines: EngineHolder):
+@contextmanager
+def manual_app(settings: Settings, db: Database, engines: EngineHolder) -> Iterator[Flask]:
     """The app with a manual dispatcher: tests run background jobs with `app_dispatcher.drain()`."""
     app = create_app({"SETTINGS": settings, "DATABASE": db, "ENGINES": engines, "DISPATCH_MODE": "manual",
                       "TESTING": True})
-    yield app
-    app.extensions["bot.dispatcher"].stop()
+    try:
+        yield app
+    finally:
+        app.extensions["bot.dispatcher"].stop()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, engines: EngineHolder) -> Iterator[Flask]:
+    """The whole app on the shipped catalog, with a manual dispatcher."""
+    with manual_app(settings, db, engines) as app:
+        yield app
 
 
 @pytest.fixture

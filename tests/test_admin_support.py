@@ -13,8 +13,7 @@ import pytest
 
 from bot.dialogue import EngineHolder
 from bot.settings import Settings
-from tests.conftest import signed_headers
-from webhooks import create_app
+from tests.conftest import manual_app, signed_headers
 from webhooks.admin.accounts import create_user
 from webhooks.db import Database
 from webhooks.models import Citizen, Message
@@ -41,10 +40,8 @@ def admin_settings(settings: Settings, catalog_copy: tuple[Path, Path]) -> Setti
 @pytest.fixture
 def admin_app(admin_settings: Settings, db: Database) -> Iterator[Any]:
     """The whole app (webhook + dashboard) on the catalog copy, with a manual dispatcher."""
-    app = create_app({"SETTINGS": admin_settings, "DATABASE": db, "ENGINES": EngineHolder(admin_settings),
-                      "DISPATCH_MODE": "manual", "TESTING": True})
-    yield app
-    app.extensions["bot.dispatcher"].stop()
+    with manual_app(admin_settings, db, EngineHolder(admin_settings)) as app:
+        yield app
 
 
 @pytest.fixture
