@@ -1,0 +1,19 @@
+"""Imports point one way: the core (bot/) never imports Flask, SQL, Zalo or the service."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+CORE = sorted((Path(__file__).resolve().parent.parent / "bot").glob("*.py"))
+FORBIDDEN = ("flask", "sqlalchemy", "webhooks", "requests", "redis", "rq", "gunicorn", "alembic")
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_core_module_imports_nothing_of_the_service(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    bad = [n for n in names if n.split(".")[0] in FORBIDDEN]
+    assert bad == [], f"{path.name} imports {bad}"
