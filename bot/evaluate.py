@@ -73,7 +73,8 @@ def baseline_predictor(engine: Engine, threshold: float = 0.0) -> Predictor:
 
 def score_baseline(cases: Sequence[Case], engine: Engine) -> dict[str, Any]:
     """The baseline at its best fall-back cutoff for these cases (chosen in the same run, to be fair to it)."""
-    raw = [baseline_predictor(engine)(c.text) for c in cases]
+    predict_raw = baseline_predictor(engine)  # build the choice list once, not once per case
+    raw = [predict_raw(c.text) for c in cases]
     by_text = {c.text: r for c, r in zip(cases, raw)}
     best: dict[str, Any] | None = None
     for cutoff in range(0, 101, 5):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -164,3 +165,21 @@ def post_event(client, settings) -> Callable[..., Any]:
         return client.post("/webhooks/zalo", data=raw, headers=sent)
 
     return post
+
+
+def run_in_threads(target: Callable[[], None], count: int) -> list[BaseException]:
+    """Run `target` in `count` threads at once; return what they raised (a thread's exception would vanish)."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.replies import Reply
+from tests.conftest import run_in_threads
 from webhooks import delivery
 from webhooks.models import Message, Outbox, utcnow
 from webhooks.outbound import as_utc, queue_replies
@@ -149,7 +150,6 @@ def test_five_concurrent_senders_never_send_twice(services, fake_zalo):
     ids = [i for n in range(6) for i in queue(services, [f"r{n}-0", f"r{n}-1"], user=f"c{n}")]
     fake_zalo.fail_next(3, -32)  # a few retries in the mix
     start = threading.Barrier(5)
-    errors: list[BaseException] = []
 
     def unfinished() -> bool:
         with services.database.session() as s:
@@ -157,21 +157,14 @@ def test_five_concurrent_senders_never_send_twice(services, fake_zalo):
 
     def sender() -> None:
         # The real clock for everyone: a shifted clock would (rightly) treat live leases as expired.
-        try:
-            start.wait()
-            for _ in range(500):
-                if not unfinished():
-                    return
-                for outbox_id in ids:
-                    delivery.deliver(services, outbox_id)
-        except BaseException as exc:  # surfaced below; a thread's exception would vanish otherwise
-            errors.append(exc)
+        start.wait()
+        for _ in range(500):
+            if not unfinished():
+                return
+            for outbox_id in ids:
+                delivery.deliver(services, outbox_id)
 
-    threads = [threading.Thread(target=sender) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(sender, 5)
     assert errors == []
     counts = Counter(sent_texts(fake_zalo))
     assert counts == Counter(f"r{n}-{k}" for n in range(6) for k in (0, 1))

@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from tests.conftest import run_in_threads
 from webhooks import migrate
 from webhooks.db import Database
 from webhooks.models import Base, Citizen, Message, Outbox
@@ -93,22 +94,8 @@ def test_datetimes_come_back_as_the_same_instant(db):
 
 
 def test_concurrent_upgrades_of_a_fresh_file_both_succeed(tmp_path):
-    import threading
-
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            migrate.upgrade(url)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(lambda: migrate.upgrade(url), 3)
     assert errors == []
     database = Database(url)
     try:
