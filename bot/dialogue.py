@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -206,12 +207,16 @@ class Engine:
 class EngineHolder:
     """Holds the current Engine and swaps in a new one when catalog files change on disk."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None):
+    def __init__(self, settings: Settings, engine: Engine | None = None, check_every: float = 1.0):
         self.settings = settings
         self._lock = threading.Lock()
         self._engine = engine or Engine.from_settings(settings)
         self._stamp = self._files_stamp()
         self.last_error: CatalogError | None = None
+        # Listing and stat-ing the catalog files on every message cost more than matching it;
+        # an edit is seen within `check_every` seconds (the dashboard reloads explicitly at once).
+        self.check_every = check_every
+        self._checked_at = time.monotonic()
 
     def _files_stamp(self) -> tuple:
         paths = [self.settings.catalog_path, *sorted(Path(self.settings.intents_dir).glob("*.yaml"))]
@@ -226,6 +231,10 @@ class EngineHolder:
 
     def get(self) -> Engine:
         """The current engine, reloaded first if the catalog changed (a broken edit keeps the old one)."""
+        now = time.monotonic()
+        if now - self._checked_at < self.check_every:
+            return self._engine
+        self._checked_at = now
         stamp = self._files_stamp()
         if stamp != self._stamp:
             self.reload(stamp)

@@ -129,9 +129,12 @@ class Matcher:
         """Best cosine to any phrasing, for the shortlisted entries (0 elsewhere)."""
         out = np.zeros(len(self.ids))
         starts, ends = self._bounds[shortlist], self._bounds[shortlist + 1]
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(shortlist) else []
-        if len(rows):
-            sims = self._docs[rows] @ q
+        if len(shortlist) == len(self.ids):  # small catalogs: every phrasing, without a fancy-indexed copy
+            sims = self._docs @ q
+        else:
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(shortlist) else []
+            sims = self._docs[rows] @ q if len(rows) else np.zeros(0)
+        if len(sims):
             offsets = np.r_[0, np.cumsum(ends - starts)[:-1]]
             out[shortlist] = np.maximum.reduceat(sims, offsets)
         return out

@@ -8,10 +8,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
+from urllib.parse import parse_qsl
 
 SEND_PATH = "/v3.0/oa/message/cs"
 OAUTH_PATH = "/v4/oa/access_token"
@@ -49,21 +48,47 @@ class _Script:
     errors: deque[int] = field(default_factory=deque)
 
 
-class _RawHeaderHandler(WSGIRequestHandler):
-    """Keeps the raw request headers: werkzeug drops names with underscores, and Zalo's
-    `access_token` / `secret_key` headers have them."""
+class _Dropped(Exception):
+    """The request's connection is to be closed without an answer."""
 
-    def make_environ(self) -> dict[str, Any]:
-        environ = super().make_environ()
-        environ["fake_zalo.headers"] = {k.lower(): v for k, v in self.headers.items()}
-        return environ
 
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as Zalo's API: a new TCP connection per send would measure the fake,
+    not the service. Header names keep their underscores (`access_token`, `secret_key`)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+    timeout = 10  # idle keep-alive connections end instead of holding a thread forever
+    server: "_Server"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            status, content_type, data = self.server.fake.handle(self.path, headers, body)
+        except _Dropped:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_error(404)
+
+    def log_message(self, *args: Any) -> None:
         pass  # one line per request would drown test output
 
 
-class _Dropped(ConnectionResetError):
-    """Raised after closing the socket; werkzeug treats it as a dropped connection and stays quiet."""
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: "FakeZalo"
 
 
 class FakeZalo:
@@ -83,15 +108,15 @@ class FakeZalo:
         self._serial = itertools.count(2)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> "FakeZalo":
         """Listen on a free loopback port in a background thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_RawHeaderHandler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
         # A short poll interval so stop() returns quickly (shutdown waits for the next poll).
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="fake-zalo", daemon=True)
@@ -175,25 +200,22 @@ class FakeZalo:
 
     # -- HTTP ------------------------------------------------------------------------------------
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable) -> Any:
-        request = Request(environ)
-        if request.method == "POST" and request.path == SEND_PATH:
-            response = self._handle(request, environ, oauth=False)
-        elif request.method == "POST" and request.path == OAUTH_PATH:
-            response = self._handle(request, environ, oauth=True)
-        else:
-            response = Response("not found", status=404)
-        return response(environ, start_response)
-
-    def _handle(self, request: Request, environ: dict[str, Any], *, oauth: bool) -> Response:
-        headers = dict(environ["fake_zalo.headers"])
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        """Answer one POST: (status, content type, body); raises _Dropped to close without answering."""
+        if path not in (SEND_PATH, OAUTH_PATH):
+            return 404, "text/plain", b"not found"
+        oauth = path == OAUTH_PATH
         record: SendRecord | RefreshRecord
         if oauth:
-            record = RefreshRecord(form=dict(request.form), headers=headers, time=time.time())
+            record = RefreshRecord(form=dict(parse_qsl(body.decode("utf-8", "replace"))), headers=headers,
+                                   time=time.time())
         else:
-            body = request.get_json(silent=True)
-            user = body.get("recipient", {}).get("user_id") if isinstance(body, dict) else None
-            record = SendRecord(user_id=user, body=body, headers=headers, time=time.time())
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            user = payload.get("recipient", {}).get("user_id") if isinstance(payload, dict) else None
+            record = SendRecord(user_id=user, body=payload, headers=headers, time=time.time())
         with self._lock:
             (self.refreshes if oauth else self.sends).append(record)  # type: ignore[arg-type]
             script = self._script(oauth)
@@ -203,16 +225,16 @@ class FakeZalo:
             delay = script.delays.popleft() if not drop and script.delays else 0.0
         if drop:
             record.outcome = "dropped"
-            self._drop(environ)
+            raise _Dropped()
         if delay:
             record.outcome = "delayed"
             if self._stopping.wait(delay):
-                self._drop(environ)
+                raise _Dropped()
         with self._lock:
             if script.statuses:
                 status = script.statuses.popleft()
                 record.outcome = f"http {status}"
-                return Response("<html>upstream error</html>", status=status, content_type="text/html")
+                return status, "text/html", b"<html>upstream error</html>"
             if script.errors:
                 code = script.errors.popleft()
                 record.outcome = f"error {code}"
@@ -254,16 +276,6 @@ class FakeZalo:
         return {"access_token": self.access_token, "refresh_token": self.refresh_token,
                 "expires_in": self.expires_in}
 
-    @staticmethod
-    def _drop(environ: dict[str, Any]) -> None:
-        sock: socket.socket = environ["werkzeug.socket"]
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-        raise _Dropped("connection dropped by FakeZalo")
 
-
-def _json(data: dict[str, Any]) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status=200, content_type="application/json")
+def _json(data: dict[str, Any]) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(data, ensure_ascii=False).encode("utf-8")

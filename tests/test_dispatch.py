@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tests.zalo_fixtures import load_payload
 from webhooks import create_app, dispatch, jobs
 from webhooks.models import Message, Outbox, utcnow
-from webhooks.processing import accept_event
+from webhooks.intake import accept_event
 from webhooks.zalo import parse_event
 
 TEST_REDIS = os.environ.get("TEST_REDIS_URL", "")
@@ -64,12 +64,12 @@ def test_sweeper_recovers_work_left_by_a_dead_process(threaded_app, db, fake_zal
     services = dispatch.get_services(threaded_app)
     payload = load_payload("user_send_text")
     with db.session() as s:  # stored by a web process that died before handing it over
-        message_id = accept_event(s, parse_event(payload), payload).message_id
+        message_id = accept_event(s.connection(), parse_event(payload), payload).message_id
         s.execute(update(Message).where(Message.id == message_id)
                   .values(created_at=utcnow() - dt.timedelta(minutes=5)))
     other = dict(payload, message={"text": "phí bao nhiêu", "msg_id": "m-2"})
     with db.session() as s:  # answered, claimed by a sender that died mid-send
-        other_id = accept_event(s, parse_event(other), other).message_id
+        other_id = accept_event(s.connection(), parse_event(other), other).message_id
     [outbox_id] = jobs.process_inbound(other_id, dataclasses.replace(services, dispatcher=None))
     with db.session() as s:
         s.execute(update(Outbox).where(Outbox.id == outbox_id)
@@ -156,19 +156,24 @@ def test_inbound_job_sends_its_replies_itself(post_event, app_dispatcher, fake_z
     assert set(outbox_statuses(db)) == {"sent"}
 
 
-def test_inbound_job_queues_its_replies_when_direct_delivery_breaks(post_event, app_dispatcher, fake_zalo, db,
-                                                                    monkeypatch):
-    real_deliver, calls = jobs.delivery.deliver, []
+def test_inbound_job_queues_its_replies_when_direct_delivery_breaks(post_event, app_dispatcher, services, fake_zalo,
+                                                                    db, monkeypatch):
+    real_send, calls = jobs.delivery.send_claimed, []
 
     def flaky(*args, **kwargs):
         calls.append(args[1])
         if len(calls) == 1:
             raise RuntimeError("database hiccup")
-        return real_deliver(*args, **kwargs)
+        return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(jobs.delivery, "deliver", flaky)
+    monkeypatch.setattr(jobs.delivery, "send_claimed", flaky)
     post_event(load_payload("user_send_text"))
     app_dispatcher.drain()
     assert [kind for kind, _ in app_dispatcher.submitted][:2] == ["inbound", "delivery"]  # handed to the queue
+    # The first reply was written leased to the broken job: nobody sends it until that lease runs out.
+    assert outbox_statuses(db)[0] == "sending" and fake_zalo.delivered() == []
+    after_lease = utcnow() + jobs.delivery.LEASE + dt.timedelta(seconds=1)
+    for outbox_id in jobs.delivery.due_outbox_ids(services, now=after_lease):
+        jobs.delivery.deliver(services, outbox_id, now=after_lease)
     assert set(outbox_statuses(db)) == {"sent"}
     assert len(fake_zalo.delivered()) == len(outbox_statuses(db))  # once each

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.replies import Reply
 from bot.state import ConversationState, MemoryStateStore
-from webhooks import processing
+from webhooks import intake, processing
 from webhooks.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
 from webhooks.outbound import queue_replies, within_window
 from webhooks.state_store import SqlStateStore
@@ -24,7 +24,7 @@ def text_event(text: str, msg_id: str, user: str = "u1") -> dict:
 
 def store(services, payload: dict) -> int | None:
     with services.database.session() as s:
-        return processing.accept_event(s, parse_event(payload), payload).message_id
+        return intake.accept_event(s.connection(), parse_event(payload), payload).message_id
 
 
 def outcome(services, message_id: int) -> Message:

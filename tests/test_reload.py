@@ -1,4 +1,4 @@
-"""EngineHolder: a catalog edit is picked up at once; a broken edit keeps the previous version serving."""
+"""EngineHolder: a catalog edit is picked up (files checked at most every `check_every` s); a broken edit keeps the previous version serving."""
 from __future__ import annotations
 
 import os
@@ -14,11 +14,16 @@ from bot.state import MemoryStateStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def holder(tmp_path: Path) -> EngineHolder:
+def make_holder(tmp_path: Path, check_every: float) -> EngineHolder:
     shutil.copy(ROOT / "procedures.yaml", tmp_path / "procedures.yaml")
     shutil.copytree(ROOT / "intents", tmp_path / "intents")
-    return EngineHolder(Settings(catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents"))
+    return EngineHolder(Settings(catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents"),
+                        check_every=check_every)
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> EngineHolder:
+    return make_holder(tmp_path, check_every=0)
 
 
 def _touch_later(path: Path) -> None:
@@ -47,3 +52,14 @@ def test_broken_edit_keeps_serving_previous_version(holder):
     assert holder.last_error is not None and "procedures.yaml:" in str(holder.last_error)
     turn = engine.respond("u", "lam giay khai sinh", MemoryStateStore())
     assert turn.intent == "khai-sinh"
+
+
+def test_files_are_checked_at_most_once_per_interval(tmp_path):
+    holder = make_holder(tmp_path, check_every=3600)
+    before = holder.get()
+    path = holder.settings.catalog_path
+    path.write_text(path.read_text(encoding="utf-8").replace("Đăng ký khai sinh", "Khai sinh", 1), encoding="utf-8")
+    _touch_later(path)
+    assert holder.get() is before  # within the interval: no look at the files
+    holder.check_every = 0
+    assert holder.get() is not before

@@ -102,3 +102,20 @@ def test_concurrent_upgrades_of_a_fresh_file_both_succeed(tmp_path):
         assert migrate.current_revision(database) == migrate.head_revision()
     finally:
         database.dispose()
+
+
+def test_sqlite_writers_exclude_other_processes(tmp_path):
+    """One SQLite transaction at a time across processes: the lock file is held while a turn is."""
+    import subprocess
+    import sys
+
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    probe = ("import fcntl, sys\n"
+             "f = open(sys.argv[1], 'a+b')\n"
+             "try:\n    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(3)\n")
+    lock_path = str(database.writers.path)
+    with database.writers.hold():
+        with database.writers.hold():  # re-entrant in the holding thread
+            held = subprocess.run([sys.executable, "-c", probe, lock_path]).returncode
+    free = subprocess.run([sys.executable, "-c", probe, lock_path]).returncode
+    assert (held, free) == (3, 0)

@@ -247,18 +247,18 @@ def test_citizen_upsert_keeps_one_row_and_moves_only_what_the_event_says(db):
 
     from sqlalchemy import update
 
-    from webhooks.processing import upsert_citizen_id
+    from webhooks.intake import upsert_citizen_id
 
     with db.session() as s:
-        first = upsert_citizen_id(s, "c-up", interacted=False, following=False)  # unfollow before anything
+        first = upsert_citizen_id(s.connection(), "c-up", interacted=False, following=False)  # unfollow before anything
         s.execute(update(Citizen).where(Citizen.id == first)
                   .values(last_interaction=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)))
     with db.session() as s:
-        assert upsert_citizen_id(s, "c-up", interacted=False) == first  # nothing to change, same id
+        assert upsert_citizen_id(s.connection(), "c-up", interacted=False) == first  # nothing to change, same id
         row = s.scalars(select(Citizen).where(Citizen.id == first)).one()
         assert (row.following, row.last_interaction.year) == (False, 2020)
     with db.session() as s:
-        assert upsert_citizen_id(s, "c-up", interacted=True, following=True) == first
+        assert upsert_citizen_id(s.connection(), "c-up", interacted=True, following=True) == first
         row = s.scalars(select(Citizen).where(Citizen.id == first)).one()
         assert row.following is True and row.last_interaction.year > 2020
         assert s.scalar(select(func.count()).select_from(Citizen).where(Citizen.zalo_id == "c-up")) == 1
@@ -267,17 +267,17 @@ def test_citizen_upsert_keeps_one_row_and_moves_only_what_the_event_says(db):
 def test_webhook_retries_once_on_a_dead_pooled_connection(post_event, db, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from webhooks import routes
+    from webhooks import intake
 
-    real, calls = routes.accept_event, []
+    real, calls = intake.accept_event, []
 
-    def flaky(session, event, payload):
+    def flaky(conn, event, payload):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"),
                                    connection_invalidated=True)
-        return real(session, event, payload)
+        return real(conn, event, payload)
 
-    monkeypatch.setattr(routes, "accept_event", flaky)
+    monkeypatch.setattr(intake, "accept_event", flaky)
     assert post_event(load_payload("user_send_text")).status_code == 200
     assert len(calls) == 2 and count(db, Message) == 1

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.replies import Reply
@@ -44,25 +44,36 @@ def _no_earlier_unfinished():
                            earlier.status.in_(UNFINISHED))
 
 
+class Claimed(NamedTuple):
+    """An outbox row whose lease the caller holds: what sending and recording need."""
+
+    id: int
+    source_id: int
+    seq: int
+    message_id: int | None
+    zalo_id: str
+    body: dict
+    attempts: int
+
+
 # Built once, with bound parameters: constructing this statement cost more CPU than running it.
 _CLAIM_IN_ORDER = (
     update(Outbox)
     .where(Outbox.id == bindparam("outbox_id"), _claimable(bindparam("now")), _no_earlier_unfinished())
     .values(status="sending", lease_until=bindparam("lease"))
-    .returning(Outbox.id, Outbox.source_id, Outbox.seq, Outbox.message_id, Outbox.zalo_id, Outbox.body,
-               Outbox.attempts))
+    .returning(*(getattr(Outbox, name) for name in Claimed._fields)))
 
 
-def _claim_in_order(services: "Services", outbox_id: int, now: dt.datetime) -> tuple[Row | None, dt.datetime]:
+def _claim_in_order(services: "Services", outbox_id: int, now: dt.datetime) -> tuple[Claimed | None, dt.datetime]:
     """One statement reads, checks the order and claims: the row's fields if we hold its lease now.
 
     On PostgreSQL the UPDATE re-checks its WHERE on the locked row, so two senders can never both
     win; on SQLite the single writer serialises them.
     """
     lease = now + LEASE
-    with services.session() as session:
-        taken = session.execute(_CLAIM_IN_ORDER, {"outbox_id": outbox_id, "now": now, "lease": lease}).first()
-    return taken, lease
+    with services.connection() as conn:
+        taken = conn.execute(_CLAIM_IN_ORDER, {"outbox_id": outbox_id, "now": now, "lease": lease}).first()
+    return (Claimed(*taken) if taken is not None else None), lease
 
 
 def _why_not_claimed(services: "Services", outbox_id: int) -> str:
@@ -80,23 +91,31 @@ def _why_not_claimed(services: "Services", outbox_id: int) -> str:
 
 def deliver(services: "Services", outbox_id: int, now: dt.datetime | None = None) -> str:
     """Send one outbox row if it is ours to send, then its waiting successors; returns what happened."""
-    outcome, current = _deliver_one(services, outbox_id, now)
+    row, lease = _claim_in_order(services, outbox_id, now or utcnow())
+    if row is None:
+        return _why_not_claimed(services, outbox_id)
+    return send_claimed(services, row, lease, now)
+
+
+def send_claimed(services: "Services", row: Claimed, lease: dt.datetime, now: dt.datetime | None = None) -> str:
+    """Send a row whose lease we hold, then its waiting successors; returns what happened to the first."""
+    outcome, current = _send(services, row, lease)
     first = outcome
     # A successor can only go once its predecessor is finished; anything else is left to the sweeper.
     while outcome in ("sent", "failed") and current is not None:
-        outcome, current = _deliver_one(services, current, now)
+        following, lease = _claim_in_order(services, current, now or utcnow())
+        if following is None:
+            break
+        outcome, current = _send(services, following, lease)
     return first
 
 
-def _deliver_one(services: "Services", outbox_id: int, now: dt.datetime | None) -> tuple[str, int | None]:
-    """Claim and send one row; returns what happened and, once it is finished, the next row in order."""
-    row, lease = _claim_in_order(services, outbox_id, now or utcnow())
-    if row is None:
-        return _why_not_claimed(services, outbox_id), None
+def _send(services: "Services", row: Claimed, lease: dt.datetime) -> tuple[str, int | None]:
+    """Send a claimed row; returns what happened and, once it is finished, the next row in order."""
     try:
         result = services.client.send(row.zalo_id, Reply.from_dict(row.body))
     except Exception as exc:  # the client classifies Zalo errors; anything else is worth a retry
-        log.exception("outbox %s: send raised", outbox_id)
+        log.exception("outbox %s: send raised", row.id)
         return _finish(services, row, lease, "retry", error=f"{type(exc).__name__}: {exc}")
     error = result.message or (f"Zalo error {result.error_code}" if result.error_code is not None else None)
     return _finish(services, row, lease, result.status, error=error, message_id=result.message_id,
@@ -112,6 +131,15 @@ def _record(services: "Services", row: Any, lease: dt.datetime, status: str, *, 
             message_id: str | None = None, retry_at: dt.datetime | None = None) -> str:
     """Record a send's result under our lease; returns sent, failed, retry, night or lost."""
     return _finish(services, row, lease, status, error=error, message_id=message_id, retry_at=retry_at)[0]
+
+
+# SET clauses come from the parameters (the columns each outcome changes).
+_RECORD = update(Outbox.__table__).where(Outbox.__table__.c.id == bindparam("row_id"),
+                                         Outbox.__table__.c.status == "sending",
+                                         Outbox.__table__.c.lease_until == bindparam("lease"))
+_MIRROR = update(Message.__table__).where(Message.__table__.c.id == bindparam("out_id"))
+_FOLLOWING = (select(Outbox.id).where(Outbox.source_id == bindparam("source_id"), Outbox.seq > bindparam("seq"),
+                                      Outbox.status == "pending").order_by(Outbox.seq).limit(1))
 
 
 def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, error: str | None = None,
@@ -131,17 +159,13 @@ def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, 
         values = dict(status="failed", attempts=row.attempts + (status == "retry"), last_error=error)
     finished = values["status"] in ("sent", "failed")
     following = None
-    with services.session() as session:
+    with services.connection() as conn:
         # Fenced by our lease: if it ran out and another sender took the row, its result wins.
-        updated = session.execute(update(Outbox).where(
-            Outbox.id == row.id, Outbox.status == "sending", Outbox.lease_until == lease,
-        ).values(lease_until=None, **values)).rowcount
+        updated = conn.execute(_RECORD, {"row_id": row.id, "lease": lease, "lease_until": None, **values}).rowcount
         if updated and finished and row.message_id is not None:
-            session.execute(update(Message).where(Message.id == row.message_id).values(status=values["status"]))
+            conn.execute(_MIRROR, {"out_id": row.message_id, "status": values["status"]})
         if updated and finished:
-            following = session.scalars(select(Outbox.id).where(
-                Outbox.source_id == row.source_id, Outbox.seq > row.seq, Outbox.status == "pending",
-            ).order_by(Outbox.seq).limit(1)).first()
+            following = conn.execute(_FOLLOWING, {"source_id": row.source_id, "seq": row.seq}).scalar()
     if not updated:
         log.warning("outbox %s: lease lost before recording %s", row.id, status)
         return "lost", None

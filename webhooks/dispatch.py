@@ -11,6 +11,7 @@ from flask import Flask
 
 from webhooks import delivery, jobs
 from webhooks.jobs import Services
+from webhooks.priority import RequestGauge
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ class Dispatcher(Protocol):
     """Hands job ids to whatever runs the jobs."""
 
     def submit_inbound(self, message_id: int) -> None: ...
+
+    def submit_inbound_many(self, message_ids: list[int]) -> None: ...
 
     def submit_delivery(self, outbox_id: int) -> None: ...
 
@@ -76,10 +79,14 @@ class Sweeper:
 
 
 class ThreadDispatcher:
-    """In-process mode: a small pool of daemon threads fed by a queue, plus the sweeper."""
+    """In-process mode: a small pool of daemon threads fed by a queue, plus the sweeper.
 
-    def __init__(self, services: Services, workers: int = 2):
-        self.services, self.workers = services, max(1, workers)
+    With a `gauge`, each job first waits for a moment when the web process has no request in
+    progress (bounded): acknowledging Zalo comes before answering (see priority.RequestGauge).
+    """
+
+    def __init__(self, services: Services, workers: int = 2, gauge: RequestGauge | None = None):
+        self.services, self.workers, self.gauge = services, max(1, workers), gauge
         self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._pending: set[tuple[str, int]] = set()  # queued or running: the sweeper must not pile up copies
         self._lock = threading.Lock()
@@ -97,6 +104,11 @@ class ThreadDispatcher:
         """Queue processing of an inbound message."""
         self._submit("inbound", message_id)
 
+    def submit_inbound_many(self, message_ids: list[int]) -> None:
+        """Queue processing of several inbound messages."""
+        for message_id in message_ids:
+            self._submit("inbound", message_id)
+
     def submit_delivery(self, outbox_id: int) -> None:
         """Queue delivery of an outbox row."""
         self._submit("delivery", outbox_id)
@@ -107,6 +119,8 @@ class ThreadDispatcher:
             if item is None:
                 return
             kind, job_id = item
+            if self.gauge is not None:
+                self.gauge.wait_quiet()
             try:
                 if kind == "inbound":
                     jobs.process_inbound(job_id, self.services)
@@ -149,7 +163,7 @@ class RQDispatcher:
         self.redis = Redis.from_url(services.settings.redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
 
-    def _enqueue(self, func: str, job_id: int) -> None:
+    def _enqueue(self, func: str, job_id: int | list[int]) -> None:
         try:
             self.queue.enqueue(func, job_id, result_ttl=0, job_timeout=120)
         except Exception:  # the row is stored; the worker's sweeper finds it when Redis is back
@@ -158,6 +172,13 @@ class RQDispatcher:
     def submit_inbound(self, message_id: int) -> None:
         """Enqueue processing of an inbound message."""
         self._enqueue("webhooks.jobs.process_inbound", message_id)
+
+    def submit_inbound_many(self, message_ids: list[int]) -> None:
+        """Enqueue one job for messages stored together (an enqueue costs more than a webhook's insert)."""
+        if len(message_ids) == 1:
+            self.submit_inbound(message_ids[0])
+        elif message_ids:
+            self._enqueue("webhooks.jobs.process_inbound_many", list(message_ids))
 
     def submit_delivery(self, outbox_id: int) -> None:
         """Enqueue delivery of an outbox row."""
@@ -182,6 +203,11 @@ class ManualDispatcher:
         """Record an inbound job."""
         self.submitted.append(("inbound", message_id))
         self._todo.append(("inbound", message_id))
+
+    def submit_inbound_many(self, message_ids: list[int]) -> None:
+        """Record one inbound job per message."""
+        for message_id in message_ids:
+            self.submit_inbound(message_id)
 
     def submit_delivery(self, outbox_id: int) -> None:
         """Record a delivery job."""
@@ -215,13 +241,16 @@ def create_dispatcher(services: Services, mode: str | None = None) -> Dispatcher
     if mode == "manual":
         return ManualDispatcher(services)
     if mode == "threads":
-        return ThreadDispatcher(services, services.settings.delivery_workers)
+        return ThreadDispatcher(services, services.settings.delivery_workers,
+                                RequestGauge(services.settings.answer_defer_max))
     raise ValueError(f"unknown dispatch mode {mode!r}")
 
 
 def init_app(app: Flask, services: Services, mode: str | None = None) -> Dispatcher:
     """Attach services and a dispatcher to the app (threads start later, in each server worker)."""
     dispatcher = create_dispatcher(services, mode)
+    if isinstance(dispatcher, ThreadDispatcher) and dispatcher.gauge is not None:
+        app.wsgi_app = dispatcher.gauge.middleware(app.wsgi_app)  # type: ignore[method-assign]
     services.dispatcher = dispatcher
     app.extensions["bot.services"] = services
     app.extensions["bot.dispatcher"] = dispatcher

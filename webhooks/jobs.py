@@ -7,6 +7,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from bot.settings import Settings
@@ -30,20 +31,26 @@ class Services:
     dispatcher: "Dispatcher | None" = None
     _client: Any = field(default=None, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _sqlite_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A committing session; on SQLite one at a time per process.
-
-        SQLite has a single writer and its busy handler sleeps in growing steps, so threads queueing
-        on it see second-long tails; a process lock queues them fairly (measured, 500 webhooks 8 at a
-        time: max response 1.3 s → 0.15 s). Across processes the busy handler still arbitrates.
-        """
-        sqlite = self.database.engine.dialect.name == "sqlite"
-        with self._sqlite_lock if sqlite else nullcontext():
+        """A committing session; on SQLite one at a time across threads and processes (db.SqliteWriters)."""
+        writers = self.database.writers
+        with writers.hold() if writers is not None else nullcontext():
             with self.database.session() as session:
                 yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection in a committing transaction, under the same SQLite turn as session().
+
+        The per-message path (answer, queue, deliver) runs pre-built Core statements here: an ORM
+        session with its unit of work cost more CPU than the statements themselves.
+        """
+        writers = self.database.writers
+        with writers.hold() if writers is not None else nullcontext():
+            with self.database.engine.begin() as conn:
+                yield conn
 
     def __post_init__(self) -> None:
         if self.engines is None:
@@ -111,21 +118,32 @@ def process_inbound(message_id: int, services: Services | None = None) -> list[i
 
     Sending here, rather than queueing one more job per reply, saves a queue round trip and a
     job pickup per message (on Redis at 100 msg/s that hand-off was what made replies fall
-    behind). deliver() sends the first row and then its successors in order. Only when that
-    raises are the rows queued as jobs; a crash in between leaves them pending for the sweeper.
+    behind). The first reply is written already leased to this job, so it goes out without a
+    claim of its own; its successors follow in order. Only when sending raises are the rows
+    queued as jobs; a crash in between leaves them to the sweeper (after the lease).
     Without a dispatcher (tests driving the steps one by one) nothing is sent here.
     """
     services = services or current()
-    outbox_ids = processing.process_inbound(services, int(message_id))
-    if not outbox_ids or services.dispatcher is None:
-        return outbox_ids
+    direct = services.dispatcher is not None
+    answered = processing.answer_inbound(services, int(message_id), claim_first=direct)
+    if answered.first is None:
+        return answered.outbox_ids
     try:
-        delivery.deliver(services, outbox_ids[0])
-    except Exception:  # the rows are stored and pending: hand them to the queue (the sweeper backs it up)
+        delivery.send_claimed(services, answered.first, answered.lease)
+    except Exception:  # the rows are stored: hand them to the queue (the sweeper backs it up)
         log.exception("inbound %s: direct delivery failed; queueing its replies", message_id)
-        for outbox_id in outbox_ids:  # safe: a later reply waits for its predecessors inside deliver()
+        for outbox_id in answered.outbox_ids:  # safe: a later reply waits for its predecessors inside deliver()
             services.dispatcher.submit_delivery(outbox_id)
-    return outbox_ids
+    return answered.outbox_ids
+
+
+def process_inbound_many(message_ids: list[int], services: Services | None = None) -> None:
+    """process_inbound for messages the webhook stored together; one failing leaves the rest going."""
+    for message_id in message_ids:
+        try:
+            process_inbound(message_id, services)
+        except Exception:  # stays "received": the sweeper brings it back
+            log.exception("inbound job %s failed", message_id)
 
 
 def deliver(outbox_id: int, services: Services | None = None) -> str:

@@ -1,7 +1,6 @@
 """Schema migrations, run programmatically (serve and worker upgrade to head on start)."""
 from __future__ import annotations
 
-import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from webhooks.db import Database
+from webhooks.db import Database, file_lock
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -31,12 +30,8 @@ def _sqlite_file_lock(db: Database) -> Iterator[None]:
     if not name or name == ":memory:":
         yield
         return
-    with open(Path(name).with_name(Path(name).name + ".migrate.lock"), "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with file_lock(Path(name).with_name(Path(name).name + ".migrate.lock")):
+        yield
 
 
 def upgrade(database: Database | str, revision: str = "head") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
+from sqlalchemy import Connection, Row, insert, select
 from sqlalchemy.orm import Session
 
 from bot.masking import mask_sensitive
@@ -35,28 +36,47 @@ def _as_reply(reply: Reply | dict) -> Reply:
     return reply if isinstance(reply, Reply) else Reply.from_dict(reply)
 
 
-def queue_replies(session: Session, *, citizen: Citizen, source: Message | None,
-                  replies: Iterable[Reply | dict], sent_by: str | None = None) -> list[Outbox]:
-    """Write outgoing Message rows and their Outbox rows in the caller's transaction (flushed, not committed).
+# Built once: the per-message path runs them with executemany (one round trip per table).
+_INSERT_OUTGOING = insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(Outbox.__table__).returning(Outbox.__table__.c.id, Outbox.__table__.c.message_id,
+                                                   Outbox.__table__.c.body, sort_by_parameter_order=True)
+
+
+def write_replies(conn: Connection, *, citizen_id: int, zalo_id: str, source_id: int | None,
+                  replies: Iterable[Reply | dict], sent_by: str | None = None,
+                  lease_first: dt.datetime | None = None) -> list[Row]:
+    """Write outgoing Message rows and their Outbox rows in the caller's transaction; (id, message_id, body) of each.
 
     Bot replies (no `sent_by`) are keyed (inbound id, n): processing the same inbound message twice
     collides on the unique (source_id, seq) and can never queue a second copy. A staff reply is keyed
     on its own outgoing row, so it never collides with the bot's replies to the same question.
+    `lease_first`: the first row is written already claimed by the caller until then (it sends it next).
     """
-    if sent_by is None and source is None:
+    if sent_by is None and source_id is None:
         raise ValueError("a bot reply needs the inbound message it answers")
-    rows: list[Outbox] = []
-    for seq, item in enumerate(_as_reply(r) for r in replies):
-        out = Message(citizen_id=citizen.id, direction="out", event_name="oa_send_text",
-                      text=mask_sensitive(item.text), status="queued",
-                      reply_to_id=source.id if source is not None else None,
-                      sent_by=sent_by, outcome="staff" if sent_by else None)
-        session.add(out)
-        session.flush()  # the outgoing row's id keys staff replies and links the outbox row
-        key_source, key_seq = (source.id, seq) if sent_by is None else (out.id, 0)  # type: ignore[union-attr]
-        row = Outbox(source_id=key_source, seq=key_seq, message_id=out.id, zalo_id=citizen.zalo_id,
-                     body=item.to_dict(), status="pending", attempts=0, next_attempt_at=utcnow())
-        session.add(row)
-        rows.append(row)
-    session.flush()
-    return rows
+    items = [_as_reply(r) for r in replies]
+    if not items:
+        return []
+    now = utcnow()
+    out_ids = list(conn.execute(_INSERT_OUTGOING, [
+        {"citizen_id": citizen_id, "direction": "out", "event_name": "oa_send_text", "text": mask_sensitive(i.text),
+         "status": "queued", "reply_to_id": source_id, "sent_by": sent_by, "outcome": "staff" if sent_by else None,
+         "created_at": now} for i in items]).scalars())
+    rows = []
+    for seq, (item, out_id) in enumerate(zip(items, out_ids)):
+        claimed = seq == 0 and lease_first is not None
+        rows.append({"source_id": source_id if sent_by is None else out_id, "seq": seq if sent_by is None else 0,
+                     "message_id": out_id, "zalo_id": zalo_id, "body": item.to_dict(),
+                     "status": "sending" if claimed else "pending", "lease_until": lease_first if claimed else None,
+                     "attempts": 0, "next_attempt_at": now, "created_at": now})
+    return list(conn.execute(_INSERT_OUTBOX, rows))
+
+
+def queue_replies(session: Session, *, citizen: Citizen, source: Message | None,
+                  replies: Iterable[Reply | dict], sent_by: str | None = None) -> list[Outbox]:
+    """write_replies in an ORM session (flushed, not committed); the Outbox rows in order."""
+    ids = [row.id for row in write_replies(session.connection(), citizen_id=citizen.id, zalo_id=citizen.zalo_id,
+                                           source_id=source.id if source is not None else None, replies=replies,
+                                           sent_by=sent_by)]
+    found = {row.id: row for row in session.scalars(select(Outbox).where(Outbox.id.in_(ids)))}
+    return [found[i] for i in ids]

@@ -1,4 +1,4 @@
-"""Inbound events: stored by the webhook, answered later by the engine, replies written to the outbox."""
+"""Stored inbound events answered by the engine; replies (and conversation state) written to the outbox."""
 from __future__ import annotations
 
 import logging
@@ -6,139 +6,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, delete, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
-from bot.masking import mask_sensitive
 from bot.state import ConversationState
-from webhooks.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
-from webhooks.outbound import queue_replies
-from webhooks.state_store import SqlStateStore
+from webhooks.db import dialect_insert
+from webhooks.delivery import LEASE, Claimed
+from webhooks.models import Citizen, ConversationRow, Handoff, Message, utcnow
+from webhooks.outbound import write_replies
 from webhooks.zalo import EventError, InboundEvent, parse_event
 
 if TYPE_CHECKING:
     from webhooks.jobs import Services
 
 log = logging.getLogger(__name__)
-
-# Events that are the citizen reaching out: they open the 7-day window and get an answer.
-ANSWERED_KINDS = frozenset({"text", "follow", "chatnow", "media", "location"})
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What the webhook did with an event: `message_id` is set when processing must follow."""
-
-    note: str  # stored | duplicate | recorded | deleted | ignored
-    message_id: int | None = None
-
-
-def dedupe_key(event: InboundEvent) -> str:
-    """Zalo's msg_id, or a synthetic key for events that carry none (follow, chatnow, ...)."""
-    return event.msg_id or f"{event.event_name}:{event.user_id}:{event.timestamp or ''}"
-
-
-# The accept path runs inside the webhook request: its two statements are built once per shape and
-# executed on the session's Core connection (building them through the ORM cost more than running them).
-_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
-
-
-def _dialect_name(session: Session) -> str:
-    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
-
-
-@lru_cache(maxsize=None)
-def _insert_skipping(dialect: str, table: Table, column: str) -> Any:
-    return _DIALECTS[dialect].insert(table).on_conflict_do_nothing(index_elements=[column]).returning(table.c.id)
-
-
-@lru_cache(maxsize=None)
-def _citizen_upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
-    insert = _DIALECTS[dialect].insert(Citizen.__table__)
-    changes: dict[str, Any] = {}
-    if interacted:
-        changes["last_interaction"] = insert.excluded.last_interaction
-    if sets_following:
-        changes["following"] = insert.excluded.following
-    # Nothing to change still needs a DO UPDATE: DO NOTHING returns no row (hence no id) on conflict.
-    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_=changes or {
-        "zalo_id": insert.excluded.zalo_id}).returning(Citizen.__table__.c.id)
-
-
-def _insert_ignoring_conflict(session: Session, model: Any, values: dict[str, Any], column: str) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING (no exception, no savepoint); the new row's id, None on conflict."""
-    stmt = _insert_skipping(_dialect_name(session), model.__table__, column)
-    return session.connection().execute(stmt, values).scalar()
-
-
-def upsert_citizen_id(session: Session, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:
-    """The id of the citizen row for `zalo_id`, created on first contact, in one statement.
-
-    INSERT … ON CONFLICT DO UPDATE … RETURNING, instead of the ORM's insert + select + update
-    (three round trips of ack latency). last_interaction moves on `interacted`.
-    """
-    now = utcnow()
-    stmt = _citizen_upsert(_dialect_name(session), interacted, following is not None)
-    values = {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
-              "following": True if following is None else following}
-    return session.connection().execute(stmt, values).scalar_one()
-
-
-def upsert_citizen(session: Session, zalo_id: str, *, interacted: bool, following: bool | None = None) -> Citizen:
-    """The citizen row for `zalo_id` (an ORM object), created on first contact; see upsert_citizen_id."""
-    citizen_id = upsert_citizen_id(session, zalo_id, interacted=interacted, following=following)
-    return session.scalars(select(Citizen).where(Citizen.id == citizen_id)
-                           .execution_options(populate_existing=True)).one()
-
-
-def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> dict[str, Any]:
-    # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
-    stored = dict(payload)
-    message = stored.get("message")
-    if isinstance(message, dict) and isinstance(message.get("text"), str):
-        original = message["text"]
-        stored["message"] = dict(message, text=masked if original == text else mask_sensitive(original))
-    return stored
-
-
-def accept_event(session: Session, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
-    """Store (or act on) one verified event in the caller's transaction; never calls the engine."""
-    if event.kind in ("echo", "receipt", "other") or not event.user_id:
-        return Accepted("ignored")  # echoes must never be answered: our own sends come back as oa_send_*
-    if event.kind == "withdraw":
-        forget_citizen(session, event.user_id)
-        return Accepted("deleted")
-    answered = event.kind in ANSWERED_KINDS
-    following = {"follow": True, "unfollow": False}.get(event.kind)
-    citizen_id = upsert_citizen_id(session, event.user_id, interacted=answered, following=following)
-    masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
-    values = {
-        "citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
-        "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": utcnow(),
-        "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
-        "normalized": "",
-    }
-    message_id = _insert_ignoring_conflict(session, Message, values, "msg_id")
-    if message_id is None:
-        return Accepted("duplicate")  # Zalo retried: the first copy is (being) answered
-    return Accepted("stored", message_id) if answered else Accepted("recorded")
-
-
-def forget_citizen(session: Session, zalo_id: str) -> bool:
-    """Delete everything stored about a citizen (user_withdraw); True when there was something."""
-    citizen_id = session.scalars(select(Citizen.id).where(Citizen.zalo_id == zalo_id)).first()
-    session.execute(delete(ConversationRow).where(ConversationRow.zalo_id == zalo_id))
-    session.execute(delete(Outbox).where(Outbox.zalo_id == zalo_id))
-    if citizen_id is None:
-        return False
-    # Explicit deletes rather than FK cascades: SQLite only cascades with its foreign_keys pragma on.
-    session.execute(delete(Handoff).where(Handoff.citizen_id == citizen_id))
-    session.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
-    session.execute(delete(Message).where(Message.citizen_id == citizen_id))
-    session.execute(delete(Citizen).where(Citizen.id == citizen_id))
-    log.info("user_withdraw: deleted stored data of citizen %s", citizen_id)
-    return True
 
 
 class EngineFailure(RuntimeError):
@@ -177,36 +57,53 @@ class _Plan:
     replies: list = field(default_factory=list)
     store: _RecordingStore | None = None
     open_handoff: bool = False
+    zalo_id: str = ""
 
 
 MAX_REPLANS = 5
 
 
+@dataclass(frozen=True)
+class Answered:
+    """The outbox rows written for one message; `first` is set when the caller already holds its lease."""
+
+    outbox_ids: list[int]
+    first: Any = None  # the first row's fields (as delivery's claim returns them)
+    lease: Any = None
+
+
 def process_inbound(services: "Services", message_id: int) -> list[int]:
-    """Answer one stored inbound message; returns the ids of the outbox rows written (to deliver).
+    """Answer one stored inbound message; returns the ids of the outbox rows written (all pending)."""
+    return answer_inbound(services, message_id).outbox_ids
+
+
+def answer_inbound(services: "Services", message_id: int, *, claim_first: bool = False) -> Answered:
+    """Answer one stored inbound message and write its replies to the outbox.
 
     The engine runs before the write transaction (SQLite has one writer: holding its lock while
     matching would stall the webhook); the write then checks the conversation state is still the
     one the engine saw, and thinks again if another message of the citizen got in between.
+    `claim_first`: the first reply is written already leased to the caller, who sends it right
+    away — one claim transaction fewer per message; if the caller dies, the lease runs out and the
+    sweeper sends it.
     """
     for _ in range(MAX_REPLANS):
         try:
             plan = _plan(services, message_id)
         except EngineFailure:
             log.exception("engine failed on inbound message %s; marked failed", message_id)
-            with services.session() as session:
-                session.execute(update(Message).where(Message.id == message_id, Message.status == "received")
-                                .values(status="failed", outcome="fallback"))
-            return []
+            with services.connection() as conn:
+                conn.execute(_CLAIM, {"message_id": message_id, "status": "failed", "outcome": "fallback"})
+            return Answered([])
         if plan is None:
-            return []
+            return Answered([])
         try:
-            with services.session() as session:
-                return _write(session, message_id, plan)
+            with services.connection() as conn:
+                return _write(conn, message_id, plan, claim_first)
         except _StateMoved:
             continue
     log.warning("inbound %s: conversation kept changing; left for the sweeper", message_id)
-    return []
+    return Answered([])
 
 
 _PLAN_READ = (
@@ -220,8 +117,8 @@ _PLAN_READ = (
 
 
 def _plan(services: "Services", message_id: int) -> _Plan | None:
-    with services.session() as session:
-        found = session.execute(_PLAN_READ, {"message_id": message_id}).first()
+    with services.connection() as conn:
+        found = conn.execute(_PLAN_READ, {"message_id": message_id}).first()
     if found is None or found.direction != "in" or found.status != "received":
         return None  # answered already, or deleted (user_withdraw)
     if found.handed_off:
@@ -232,8 +129,10 @@ def _plan(services: "Services", message_id: int) -> _Plan | None:
         log.warning("inbound %s: stored payload no longer parses (%s); skipped", message_id, exc)
         return _Plan(status="skipped", fields={"outcome": "ignored"})
     store = _RecordingStore(dict(found.data) if found.data is not None else None)
-    # Outside the session: no connection or process lock is held while the engine thinks.
-    return _answer(services, found.zalo_id, found.text, event, store)
+    # Outside the transaction: no connection or process lock is held while the engine thinks.
+    plan = _answer(services, found.zalo_id, found.text, event, store)
+    plan.zalo_id = found.zalo_id
+    return plan
 
 
 def _answer(services: "Services", zalo_id: str, text: str, event: InboundEvent, store: _RecordingStore) -> _Plan:
@@ -259,27 +158,47 @@ def _answer(services: "Services", zalo_id: str, text: str, event: InboundEvent, 
     return _Plan(fields=fields, replies=list(turn.replies), store=store, open_handoff=turn.outcome == "handoff")
 
 
-def _write(session: Session, message_id: int, plan: _Plan) -> list[int]:
-    # The status flip is the claim: a second worker (sweeper re-submit) finds nothing left to do.
-    claimed = session.execute(update(Message).where(
-        Message.id == message_id, Message.direction == "in", Message.status == "received",
-    ).values(status=plan.status, **plan.fields)).rowcount
-    if claimed != 1:
-        return []
-    message = session.get(Message, message_id)
-    # Locking the citizen serialises writers per citizen on PostgreSQL (SQLite has one writer anyway).
-    citizen = session.scalars(select(Citizen).where(Citizen.id == message.citizen_id).with_for_update()).one()
+# The write path's statements, built once. The claim's SET clause is whatever the caller passes
+# (status plus the plan's fields); the status flip is the claim: a second worker finds nothing to do.
+_MESSAGES, _STATES = Message.__table__, ConversationRow.__table__
+_CLAIM = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.direction == "in",
+                                  _MESSAGES.c.status == "received").returning(_MESSAGES.c.citizen_id))
+# Locking the citizen serialises writers per citizen on PostgreSQL (SQLite has one writer anyway).
+_LOCK_CITIZEN = select(Citizen.id).where(Citizen.id == bindparam("citizen_id")).with_for_update()
+_READ_STATE = select(_STATES.c.data).where(_STATES.c.zalo_id == bindparam("zalo_id"))
+_DELETE_STATE = delete(_STATES).where(_STATES.c.zalo_id == bindparam("zalo_id"))
+_OPEN_HANDOFF = select(Handoff.id).where(Handoff.citizen_id == bindparam("citizen_id"), Handoff.closed_at.is_(None))
+
+
+@lru_cache(maxsize=None)
+def _save_state(dialect: str) -> Any:
+    insert = dialect_insert(dialect, _STATES)
+    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_={
+        "data": insert.excluded.data, "updated_at": insert.excluded.updated_at})
+
+
+def _write(conn: Connection, message_id: int, plan: _Plan, claim_first: bool) -> Answered:
+    citizen_id = conn.execute(_CLAIM, {"message_id": message_id, "status": plan.status, **plan.fields}).scalar()
+    if citizen_id is None:
+        return Answered([])
+    if conn.dialect.name != "sqlite":  # SQLite's single writer serialises these transactions already
+        conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id})
     if plan.store is not None and plan.store.touched:
-        row = session.get(ConversationRow, citizen.zalo_id)
-        if (dict(row.data) if row is not None else None) != plan.store.before:
+        data = conn.execute(_READ_STATE, {"zalo_id": plan.zalo_id}).scalar()
+        if (dict(data) if data is not None else None) != plan.store.before:
             raise _StateMoved()
-        states = SqlStateStore(session)
         if plan.store.after is None:
-            states.delete(citizen.zalo_id)
+            conn.execute(_DELETE_STATE, {"zalo_id": plan.zalo_id})
         else:
-            states.save(citizen.zalo_id, ConversationState.from_dict(plan.store.after))
-    if plan.open_handoff and session.scalars(select(Handoff.id).where(
-            Handoff.citizen_id == citizen.id, Handoff.closed_at.is_(None))).first() is None:
-        session.add(Handoff(citizen_id=citizen.id, opened_at=utcnow()))
-    rows = queue_replies(session, citizen=citizen, source=message, replies=plan.replies)
-    return [row.id for row in rows]
+            conn.execute(_save_state(conn.dialect.name),
+                         {"zalo_id": plan.zalo_id, "data": plan.store.after, "updated_at": utcnow()})
+    if plan.open_handoff and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
+        conn.execute(insert(Handoff.__table__).values(citizen_id=citizen_id, opened_at=utcnow()))
+    lease = utcnow() + LEASE if claim_first else None
+    rows = write_replies(conn, citizen_id=citizen_id, zalo_id=plan.zalo_id, source_id=message_id,
+                         replies=plan.replies, lease_first=lease)
+    ids = [row.id for row in rows]
+    if not rows or lease is None:
+        return Answered(ids)
+    first = Claimed(rows[0].id, message_id, 0, rows[0].message_id, plan.zalo_id, rows[0].body, 0)
+    return Answered(ids, first=first, lease=lease)

@@ -8,14 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webhooks.db import get_db, is_disconnect
-from webhooks.dispatch import get_dispatcher, get_services
+from webhooks.db import get_db
+from webhooks.dispatch import get_services
+from webhooks.intake import Intake
 from webhooks.models import Message, Outbox
-from webhooks.processing import Accepted, accept_event
-from webhooks.zalo import SIGNATURE_HEADER, EventError, InboundEvent, parse_event, verify_signature
+from webhooks.zalo import SIGNATURE_HEADER, EventError, parse_event, verify_signature
 
 log = logging.getLogger(__name__)
 bp = Blueprint("zalo", __name__)
@@ -85,25 +84,10 @@ def zalo_webhook():
     except EventError as exc:
         log.info("webhook event skipped: %s", exc)
         return _reject(str(exc), 400)
-    accepted = _store(event, payload)
-    if accepted.message_id is not None:
-        get_dispatcher(current_app).submit_inbound(accepted.message_id)
+    accepted = current_app.extensions["bot.intake"].accept(event, payload)  # stored, and handed to processing
     if accepted.note == "ignored":
         log.info("webhook event %s (%s) not answered", event.event_name, event.kind)
     return jsonify(status="ok", result=accepted.note)
-
-
-def _store(event: InboundEvent, payload: dict[str, Any]) -> Accepted:
-    """accept_event in its own transaction; once more if the pooled connection turned out dead."""
-    for attempt in (1, 2):
-        try:
-            with get_services(current_app).session() as session:
-                return accept_event(session, event, payload)
-        except DBAPIError as exc:  # pools skip the pre-ping (a round trip per session): see db.py
-            if attempt == 2 or not is_disconnect(exc):
-                raise
-            log.warning("webhook: database connection lost; retrying on a fresh one")
-    raise AssertionError("unreachable")
 
 
 @bp.get("/healthz")
@@ -144,4 +128,5 @@ def _too_large(_exc: RequestEntityTooLarge):
 def init_app(app: Flask) -> None:
     """Register the webhook and health endpoints."""
     app.extensions.setdefault("bot.signature_rejections", RejectionCounter())
+    app.extensions["bot.intake"] = Intake(get_services(app))
     app.register_blueprint(bp)

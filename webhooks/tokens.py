@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import threading
 import time
 import zlib
@@ -14,7 +13,7 @@ from typing import Iterator, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from webhooks.db import Database
+from webhooks.db import Database, file_lock
 from webhooks.models import Token
 
 TOKEN_ROW_ID = 1
@@ -178,7 +177,7 @@ class SqlTokenStore:
                     self.invalidate()
                     yield
             elif self._lock_path is not None:
-                with self._file_lock(self._lock_path):
+                with file_lock(self._lock_path):
                     self.invalidate()
                     yield
             else:  # in-memory SQLite lives in one process: the thread lock is enough
@@ -192,14 +191,3 @@ class SqlTokenStore:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             yield
 
-    @staticmethod
-    @contextmanager
-    def _file_lock(path: Path) -> Iterator[None]:
-        # A lock file rather than BEGIN IMMEDIATE: a held SQLite write lock would block our own save().
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

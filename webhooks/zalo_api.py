@@ -4,10 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from bot.replies import Reply
 from bot.settings import Settings
@@ -81,6 +84,18 @@ def _error_code(body: Any) -> int | None:
         return None
 
 
+def send_pool(base: str) -> urllib3.PoolManager:
+    """Keep-alive connections for the send API, with proxy and CA bundle read from the environment once.
+
+    Sends go through urllib3 directly: a requests call cost twice the CPU (per request it re-reads
+    the proxy variables, merges settings, builds hooks and cookie jars), and sending is per reply.
+    """
+    proxy = requests.utils.get_environ_proxies(base).get(urlsplit(base).scheme)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    options: dict[str, Any] = {"maxsize": 8, "retries": False, **({"ca_certs": bundle} if bundle else {})}
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
 class ZaloClient:
     """Sends replies through the OA and refreshes its token pair (one refresher at a time)."""
 
@@ -88,7 +103,8 @@ class ZaloClient:
                  clock: Callable[[], dt.datetime] = utcnow):
         self.settings = settings
         self.tokens = token_store
-        self.http = http or requests.Session()
+        self.http = http or requests.Session()  # token refresh: rare, form-encoded
+        self.sender = send_pool(settings.zalo_api_base)
         self.clock = clock
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -181,20 +197,24 @@ class ZaloClient:
         headers = {"access_token": access_token, "Content-Type": "application/json; charset=utf-8"}
         try:
             # A timeout may hide a delivered message; retrying then risks a duplicate, not a loss.
-            response = self.http.post(url, data=payload, headers=headers, timeout=self.settings.http_timeout)
-        except requests.Timeout:
+            response = self.sender.request("POST", url, body=payload, headers=headers, retries=False,
+                                           timeout=urllib3.Timeout(total=self.settings.http_timeout))
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass: test first
+            return SendResult("retry", None, f"Không kết nối được Zalo: {type(exc).__name__}")
+        except urllib3.exceptions.TimeoutError:
             return SendResult("retry", None, "Zalo không trả lời kịp (timeout)")
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             return SendResult("retry", None, f"Không kết nối được Zalo: {type(exc).__name__}")
         try:
-            answer = response.json()
+            answer = json.loads(response.data)
         except ValueError:
             answer = None
         code = _error_code(answer)
         if code is None:
-            if response.status_code >= 500 or response.status_code in (408, 429) or response.ok:
-                return SendResult("retry", None, f"Zalo trả lời không hợp lệ (HTTP {response.status_code})")
-            return SendResult("permanent", None, f"Zalo từ chối yêu cầu (HTTP {response.status_code})")
+            status = response.status
+            if status >= 500 or status in (408, 429) or status < 400:
+                return SendResult("retry", None, f"Zalo trả lời không hợp lệ (HTTP {status})")
+            return SendResult("permanent", None, f"Zalo từ chối yêu cầu (HTTP {status})")
         return self._classify(code, answer)
 
     def _classify(self, code: int, answer: dict[str, Any]) -> SendResult:

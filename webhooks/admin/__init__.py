@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -18,6 +19,16 @@ SESSION_LIFETIME = dt.timedelta(hours=8)
 # Inline SVG needs no script; nothing on these pages comes from elsewhere.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+class DashboardSessions(SecureCookieSessionInterface):
+    """Cookie sessions for the dashboard only: other requests (the Zalo webhook) never open one."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        """The dashboard's signed cookie session; None (Flask's read-only null session) elsewhere."""
+        if not request.path.startswith(bp.url_prefix or "/admin"):
+            return None
+        return super().open_session(app, request)
 
 
 def _configure_cookies(app: Flask, settings: Settings) -> None:
@@ -78,6 +89,7 @@ def init_app(app: Flask) -> None:
 
     settings: Settings = app.config["SETTINGS"]
     _configure_cookies(app, settings)
+    app.session_interface = DashboardSessions()
     csrf.init_app(app)
     login_manager.init_app(app)
     init_limiter(app, settings)

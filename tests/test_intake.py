@@ -1,0 +1,111 @@
+"""The webhook's write: batches store exactly what one-by-one storing would, and one bad event fails alone."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import run_in_threads
+from webhooks import intake
+from webhooks.intake import Accepted, Intake, accept_event, accept_events
+from webhooks.models import Citizen, Message
+from webhooks.zalo import parse_event
+
+
+def event(name: str, user: str, msg_id: str | None = None, text: str = "lam giay khai sinh",
+          stamp: str = "1763769600000") -> tuple:
+    payload: dict = {"app_id": "a", "event_name": name, "sender": {"id": user}, "recipient": {"id": "oa"},
+                     "timestamp": stamp}
+    if name.startswith("user_send") or name.startswith("oa_send"):
+        payload["message"] = {"text": text, "msg_id": msg_id or f"m-{user}-{text}"}
+    if name.startswith("oa_send"):  # an echo: the citizen is the recipient
+        payload["sender"], payload["recipient"] = {"id": "oa"}, {"id": user}
+    if name in ("follow", "unfollow"):
+        payload["follower"] = {"id": user}
+    return parse_event(payload), payload
+
+
+MIXED = [
+    event("user_send_text", "u1", "m1"),
+    event("user_send_text", "u1", "m1"),  # Zalo's retry inside the same batch
+    event("unfollow", "u2", stamp="1"),
+    event("user_send_text", "u2", "m2", text="CCCD 012345678901 của tôi"),
+    event("follow", "u3", stamp="2"),
+    event("user_received_message", "u1", stamp="3"),  # a receipt: ignored
+    event("oa_send_text", "u1", "echo-1"),  # our own echo: ignored
+    event("user_send_text", "u4", "m4"),
+]
+
+
+def stored_rows(db) -> list[tuple]:
+    with db.session() as s:
+        citizens = {c.id: c for c in s.scalars(select(Citizen))}
+        return sorted((citizens[m.citizen_id].zalo_id, m.msg_id, m.text, m.status, m.outcome,
+                       citizens[m.citizen_id].following, m.event_name)
+                      for m in s.scalars(select(Message)))
+
+
+def test_a_batch_stores_what_one_by_one_would(db, tmp_path):
+    with db.session() as s:
+        together = accept_events(s.connection(), MIXED)
+    batch_rows = stored_rows(db)
+    with db.session() as s:  # the same events again, one at a time: all duplicates now
+        assert [accept_event(s.connection(), e, p).note for e, p in MIXED if e.kind == "text"] == ["duplicate"] * 4
+    assert [a.note for a in together] == ["stored", "duplicate", "recorded", "stored", "stored", "ignored",
+                                          "ignored", "stored"]
+    assert len({a.message_id for a in together if a.message_id}) == 4
+    assert ("u2", "m2", "CCCD *********901 của tôi", "received", None, False, "user_send_text") in batch_rows
+    assert [r for r in batch_rows if r[0] == "u3"][0][5] is True  # follow recorded, citizen following
+
+
+def test_a_batch_with_a_withdrawal_keeps_the_order(db):
+    events = [event("user_send_text", "u1", "m1"), event("user_withdraw", "u1", stamp="9"),
+              event("user_send_text", "u1", "m2")]
+    with db.session() as s:
+        notes = [a.note for a in accept_events(s.connection(), events)]
+    assert notes == ["stored", "deleted", "stored"]
+    assert [r[1] for r in stored_rows(db)] == ["m2"]  # only what came after the withdrawal
+
+
+def test_concurrent_requests_are_all_stored_and_handed_over_once(services, app_dispatcher, db):
+    store = Intake(services)
+    results: list[Accepted] = []
+    lock = threading.Lock()
+    counter = iter(range(10_000))
+
+    def post() -> None:
+        n = next(counter)
+        accepted = store.accept(*event("user_send_text", f"u{n % 7}", f"m{n % 40}"))
+        with lock:
+            results.append(accepted)
+
+    assert run_in_threads(lambda: [post() for _ in range(10)], 8) == []
+    assert len(results) == 80
+    assert sum(a.note == "stored" for a in results) == 40  # 40 distinct msg_ids, each stored once
+    stored = sorted(a.message_id for a in results if a.note == "stored")
+    assert sorted(job for kind, job in app_dispatcher.submitted if kind == "inbound") == stored
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 40
+        assert s.scalar(select(func.count()).select_from(Citizen)) == 7
+
+
+def test_one_bad_event_fails_alone(services, db, monkeypatch):
+    store = Intake(services)
+    real = intake.accept_event
+
+    def picky(conn, ev, payload):
+        if ev.msg_id == "bad":
+            raise ValueError("cannot store this one")
+        return real(conn, ev, payload)
+
+    monkeypatch.setattr(intake, "accept_event", picky)
+    monkeypatch.setattr(intake, "accept_events", lambda conn, events: [picky(conn, e, p) for e, p in events])
+    # Two requests in one batch: the batch fails, each is then stored on its own.
+    batch = [intake._Waiting(*event("user_send_text", "u1", "good")), intake._Waiting(*event("user_send_text", "u2", "bad"))]
+    store._store(batch)
+    assert batch[0].result is not None and batch[0].result.note == "stored"
+    assert isinstance(batch[1].error, ValueError)
+    with pytest.raises(ValueError):
+        store.accept(*event("user_send_text", "u3", "bad"))
+    assert store.accept(*event("user_send_text", "u3", "fine")).note == "stored"  # the lead was handed back
