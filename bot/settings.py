@@ -51,11 +51,15 @@ class Settings:
     delivery_max_attempts: int = 6
     delivery_base_delay: float = 1.0  # seconds; doubles each attempt
     http_timeout: float = 5.0
-    # In-process mode: how long a job may wait for a moment without webhook requests (0: never waits).
+    # In-process mode: while this many requests are in progress (a burst), jobs wait, at most
+    # answer_defer_max seconds each (0: never wait).
+    answer_defer_busy: int = 4
     answer_defer_max: float = 1.0
     # `python -m bot worker` lowers its own CPU priority by this much, so web processes on the same
     # host acknowledge Zalo first (0 keeps the default priority).
     worker_nice: int = 10
+    # Redis mode: a web process enqueues answering jobs at most once per this many seconds.
+    enqueue_window: float = 0.05
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -83,8 +87,10 @@ class Settings:
             demo=env.get("BOT_DEMO", "") in ("1", "true", "yes"),
             secret_key=env.get("SECRET_KEY", ""),
             delivery_workers=int(env.get("BOT_DELIVERY_WORKERS", "2")),
+            answer_defer_busy=int(env.get("BOT_ANSWER_DEFER_BUSY", "4")),
             answer_defer_max=float(env.get("BOT_ANSWER_DEFER_MAX", "1.0")),
             worker_nice=int(env.get("BOT_WORKER_NICE", "10")),
+            enqueue_window=float(env.get("BOT_ENQUEUE_WINDOW", "0.05")),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -177,3 +177,22 @@ def test_inbound_job_queues_its_replies_when_direct_delivery_breaks(post_event, 
         jobs.delivery.deliver(services, outbox_id, now=after_lease)
     assert set(outbox_statuses(db)) == {"sent"}
     assert len(fake_zalo.delivered()) == len(outbox_statuses(db))  # once each
+
+
+def test_coalescer_passes_ids_on_at_once_when_idle_and_gathers_them_within_a_window():
+    flushed: list[list[int]] = []
+    done = threading.Event()
+
+    def flush(ids: list[int]) -> None:
+        flushed.append(ids)
+        if sum(map(len, flushed)) == 4:
+            done.set()
+
+    coalescer = dispatch.Coalescer(flush, window=0.3)
+    coalescer.add([1])  # idle: straight through
+    assert flushed == [[1]]
+    coalescer.add([2])
+    coalescer.add([3, 4])  # within the window: gathered into one later job
+    assert flushed == [[1]]
+    assert done.wait(10)
+    assert flushed == [[1], [2, 3, 4]]

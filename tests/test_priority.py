@@ -1,4 +1,4 @@
-"""RequestGauge: background jobs wait for a moment without requests, never longer than max_wait."""
+"""RequestGauge: background jobs wait while the server is busy acknowledging, never longer than max_wait."""
 from __future__ import annotations
 
 import threading
@@ -7,24 +7,29 @@ import time
 from webhooks.priority import RequestGauge
 
 
-def test_no_wait_when_idle_or_disabled():
+def test_no_wait_when_idle_at_a_steady_rate_or_disabled():
     assert RequestGauge(max_wait=5).wait_quiet() == 0.0
-    gauge = RequestGauge(max_wait=0)
+    steady = RequestGauge(max_wait=5, busy_at=3)
+    steady.started()
+    steady.started()
+    assert steady.wait_quiet() == 0.0 and steady.waits == 0  # two requests in progress: not a burst
+    gauge = RequestGauge(max_wait=0, busy_at=1)
     gauge.started()
     assert gauge.wait_quiet() == 0.0  # 0 turns yielding off
 
 
 def test_a_job_waits_until_the_request_is_answered():
-    gauge = RequestGauge(max_wait=30)
+    gauge = RequestGauge(max_wait=30, busy_at=2)
+    gauge.started()
     gauge.started()
     threading.Timer(0.2, gauge.finished).start()
     waited = gauge.wait_quiet()
-    assert gauge.active == 0 and waited >= 0.15  # it returned because the request ended, well before 30 s
+    assert gauge.active == 1 and waited >= 0.15  # it returned because the request ended, well before 30 s
     assert gauge.waits == 1
 
 
 def test_the_wait_is_bounded_under_a_sustained_burst():
-    gauge = RequestGauge(max_wait=0.2)
+    gauge = RequestGauge(max_wait=0.2, busy_at=1)
     gauge.started()  # never finishes: a burst that does not stop
     began = time.monotonic()
     gauge.wait_quiet()

@@ -126,6 +126,7 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, log_dir: Path) -
         procs.stop_all()
         port = bs.free_port()
         base, env = f"http://127.0.0.1:{port}", bs.service_env(fake, port, database_url, redis_url)
+        env.update(item.split("=", 1) for item in args.server_env)
         server = procs.start(f"{name}-serve", ["-m", "bot", "serve", "--host", "127.0.0.1", *sizes], env)
         for n in range(args.rq_workers if redis_url else 0):
             procs.start(f"{name}-worker-{n}", ["-m", "bot", "worker"], env)
@@ -254,6 +255,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, help="gunicorn workers (default: as `serve` for that database)")
     p.add_argument("--threads", type=int, help="threads per worker (default: as `serve` for that database)")
     p.add_argument("--rq-workers", type=int, default=2, help="`python -m bot worker` processes (pg backend)")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for `serve` and `worker` (e.g. BOT_ANSWER_DEFER_MAX=0); repeatable")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG,
                    help="PostgreSQL server (a temporary schema is created and dropped)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS)

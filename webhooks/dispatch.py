@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from typing import Callable, Protocol
 
 from flask import Flask
@@ -152,8 +153,47 @@ class ThreadDispatcher:
         self._threads = []
 
 
+class Coalescer:
+    """Passes ids on at most once per `window` seconds: at once when idle, else gathered until it is up.
+
+    An RQ job costs its worker several milliseconds of its own (fetch, status, registries) whatever
+    it does; at a steady rate one job per message spent more CPU on that than on answering
+    (measured: 100 msg/s, end-to-end p95 24 s with one job per message). A crash loses at most a
+    window's ids from this buffer, never a message: the worker's sweeper answers stored ones.
+    """
+
+    def __init__(self, flush: Callable[[list[int]], None], window: float):
+        self.flush, self.window = flush, window
+        self._lock = threading.Lock()
+        self._ids: list[int] = []
+        self._last = 0.0
+        self._waiting = False
+
+    def add(self, ids: list[int]) -> None:
+        """Pass `ids` on now, or with the next flush if one happened less than a window ago."""
+        with self._lock:
+            self._ids.extend(ids)
+            if self._waiting:
+                return
+            wait = self._last + self.window - time.monotonic()
+            if wait > 0:
+                self._waiting = True
+                timer = threading.Timer(wait, self._fire)
+                timer.daemon = True
+                timer.start()
+                return
+            batch, self._ids, self._last = self._ids, [], time.monotonic()
+        self.flush(batch)
+
+    def _fire(self) -> None:
+        with self._lock:
+            batch, self._ids, self._last, self._waiting = self._ids, [], time.monotonic(), False
+        if batch:
+            self.flush(batch)
+
+
 class RQDispatcher:
-    """Redis mode: jobs go to an RQ queue; web processes keep no background threads."""
+    """Redis mode: jobs go to an RQ queue; web processes keep no state (a window's ids at most)."""
 
     def __init__(self, services: Services):
         from redis import Redis
@@ -162,6 +202,7 @@ class RQDispatcher:
         self.services = services
         self.redis = Redis.from_url(services.settings.redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
+        self.inbound = Coalescer(self._enqueue_inbound, services.settings.enqueue_window)
 
     def _enqueue(self, func: str, job_id: int | list[int]) -> None:
         try:
@@ -174,11 +215,15 @@ class RQDispatcher:
         self._enqueue("webhooks.jobs.process_inbound", message_id)
 
     def submit_inbound_many(self, message_ids: list[int]) -> None:
-        """Enqueue one job for messages stored together (an enqueue costs more than a webhook's insert)."""
+        """Enqueue messages for answering, several per job (see Coalescer)."""
+        if message_ids:
+            self.inbound.add(list(message_ids))
+
+    def _enqueue_inbound(self, message_ids: list[int]) -> None:
         if len(message_ids) == 1:
             self.submit_inbound(message_ids[0])
-        elif message_ids:
-            self._enqueue("webhooks.jobs.process_inbound_many", list(message_ids))
+        else:
+            self._enqueue("webhooks.jobs.process_inbound_many", message_ids)
 
     def submit_delivery(self, outbox_id: int) -> None:
         """Enqueue delivery of an outbox row."""
@@ -242,7 +287,7 @@ def create_dispatcher(services: Services, mode: str | None = None) -> Dispatcher
         return ManualDispatcher(services)
     if mode == "threads":
         return ThreadDispatcher(services, services.settings.delivery_workers,
-                                RequestGauge(services.settings.answer_defer_max))
+                                RequestGauge(services.settings.answer_defer_max, services.settings.answer_defer_busy))
     raise ValueError(f"unknown dispatch mode {mode!r}")
 
 

@@ -1,4 +1,4 @@
-"""Acknowledging before answering: background jobs in a web process wait for a moment without requests."""
+"""Acknowledging before answering: background jobs in a web process wait while the server is busy acknowledging."""
 from __future__ import annotations
 
 import multiprocessing
@@ -14,18 +14,21 @@ class RequestGauge:
     Zalo gives a webhook two seconds and then retries; a reply has no such deadline. Answering a
     message takes several times the CPU of acknowledging one, and both share the same cores (and,
     within a process, one interpreter lock), so under a burst answering would slow every
-    acknowledgement. Jobs therefore start only when no request is in progress, or after waiting
-    `max_wait` seconds: each job thread still makes progress under a sustained burst, and the
-    backlog (stored, durable) drains after it. The count lives in shared memory, created before
-    the server forks, so the processes yield to each other's requests too.
+    acknowledgement. Jobs therefore wait while `busy_at` or more requests are in progress (the
+    server's request threads are filling up: a burst), or at most `max_wait` seconds: each job
+    thread still makes progress under a sustained burst, and the backlog (stored, durable) drains
+    after it. Below that, at a steady rate, jobs never wait: waiting for a moment with no request
+    at all starved them (measured: 100 msg/s, end-to-end p95 74 ms → 12.8 s). The count lives in
+    shared memory, created before the server forks, so the processes yield to each other's
+    requests too.
     """
 
     # Seconds between looks at the count while waiting (there is no cross-process condition
     # variable); each look takes the interpreter lock, so not too often.
     POLL = 0.01
 
-    def __init__(self, max_wait: float):
-        self.max_wait = max_wait
+    def __init__(self, max_wait: float, busy_at: int = 4):
+        self.max_wait, self.busy_at = max_wait, max(1, busy_at)
         self._active = multiprocessing.Value("i", 0)
         self.waits = 0  # jobs in this process that had to wait (for tests and curiosity)
 
@@ -45,13 +48,13 @@ class RequestGauge:
             self._active.value -= 1
 
     def wait_quiet(self) -> float:
-        """Block until no request is in progress or `max_wait` passed; the seconds waited."""
-        if self.max_wait <= 0 or self._active.value == 0:
+        """Block while `busy_at` or more requests are in progress, at most `max_wait`; the seconds waited."""
+        if self.max_wait <= 0 or self._active.value < self.busy_at:
             return 0.0
         self.waits += 1
         began = time.monotonic()
         deadline = began + self.max_wait
-        while self._active.value > 0 and time.monotonic() < deadline:
+        while self._active.value >= self.busy_at and time.monotonic() < deadline:
             time.sleep(self.POLL)
         return time.monotonic() - began
 
