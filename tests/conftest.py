@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -165,6 +166,16 @@ def post_event(client, settings) -> Callable[..., Any]:
         return client.post("/webhooks/zalo", data=raw, headers=sent)
 
     return post
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> bool:
+    """Poll `condition` until true or `timeout` passes (a bound on waiting, not an assertion on speed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
 
 
 def run_in_threads(target: Callable[[], None], count: int) -> list[BaseException]:

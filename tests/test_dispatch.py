@@ -5,12 +5,12 @@ import dataclasses
 import datetime as dt
 import os
 import threading
-import time
 import uuid
 
 import pytest
 from sqlalchemy import select, update
 
+from tests.conftest import wait_for
 from tests.zalo_fixtures import load_payload
 from webhooks import create_app, dispatch, jobs
 from webhooks.models import Message, Outbox, utcnow
@@ -18,16 +18,6 @@ from webhooks.intake import accept_event
 from webhooks.zalo import parse_event
 
 TEST_REDIS = os.environ.get("TEST_REDIS_URL", "")
-
-
-def wait_for(condition, timeout: float = 20.0) -> bool:
-    """Poll `condition` until true or `timeout` passes (a bound on waiting, not an assertion on speed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def outbox_statuses(db) -> list[str]:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +17,7 @@ import requests
 
 from bot.settings import Settings
 from bot.state import MemoryStateStore
+from tests.conftest import wait_for
 from tests.fake_zalo import FakeZalo
 from webhooks.cli import demo_banner
 from webhooks.zalo import sign, verify_signature
@@ -35,16 +35,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 20.0) -> bool:
-    """Poll until true or `timeout` passes (bounds the wait; asserts nothing about speed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def server_env(fake: FakeZalo, tmp_path: Path, port: int) -> dict[str, str]:

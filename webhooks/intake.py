@@ -93,6 +93,15 @@ def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> d
     return stored
 
 
+def _message_row(citizen_id: int, event: InboundEvent, payload: dict[str, Any], now: Any) -> dict[str, Any]:
+    answered = event.kind in ANSWERED_KINDS
+    masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
+    return {"citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
+            "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": now,
+            "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
+            "normalized": ""}
+
+
 def accept_event(conn: Connection, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
     """Store (or act on) one verified event in the caller's transaction; never calls the engine."""
     if event.kind in ("echo", "receipt", "other") or not event.user_id:
@@ -103,13 +112,7 @@ def accept_event(conn: Connection, event: InboundEvent, payload: dict[str, Any])
     answered = event.kind in ANSWERED_KINDS
     following = {"follow": True, "unfollow": False}.get(event.kind)
     citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered, following=following)
-    masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
-    values = {
-        "citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
-        "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": utcnow(),
-        "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
-        "normalized": "",
-    }
+    values = _message_row(citizen_id, event, payload, utcnow())
     message_id = conn.execute(_insert_skipping(conn.dialect.name, Message.__table__, "msg_id"), values).scalar()
     if message_id is None:
         return Accepted("duplicate")  # Zalo retried: the first copy is (being) answered
@@ -148,13 +151,7 @@ def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, A
         if key in first:
             continue  # a retry inside the batch: the earlier copy is the one stored
         first[key] = n
-        answered = event.kind in ANSWERED_KINDS
-        masked = mask_sensitive(event.text or "")
-        messages.append({
-            "citizen_id": ids[event.user_id], "direction": "in", "msg_id": key, "event_name": event.event_name,
-            "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": now,
-            "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
-            "normalized": ""})
+        messages.append(_message_row(ids[event.user_id], event, payload, now))
     table = Message.__table__
     insert = _keyed(_insert_skipping(conn.dialect.name, table, "msg_id"), table.c.msg_id)
     new = {msg_id: message_id for message_id, msg_id in conn.execute(insert, messages)} if messages else {}
