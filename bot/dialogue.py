@@ -214,7 +214,7 @@ class EngineHolder:
         self._stamp = self._files_stamp()
         self.last_error: CatalogError | None = None
         # Listing and stat-ing the catalog files on every message cost more than matching it;
-        # an edit is seen within `check_every` seconds (the dashboard reloads explicitly at once).
+        # an edit is seen within `check_every` seconds (the dashboard asks for `fresh`).
         self.check_every = check_every
         self._checked_at = time.monotonic()
 
@@ -229,10 +229,14 @@ class EngineHolder:
                 out.append((str(p), 0, 0))
         return tuple(out)
 
-    def get(self) -> Engine:
-        """The current engine, reloaded first if the catalog changed (a broken edit keeps the old one)."""
+    def get(self, *, fresh: bool = False) -> Engine:
+        """The current engine, reloaded first if the catalog changed (a broken edit keeps the old one).
+
+        The files are looked at once per `check_every` seconds, or now with `fresh` (the dashboard:
+        an admin who just saved a file sees it on the next page).
+        """
         now = time.monotonic()
-        if now - self._checked_at < self.check_every:
+        if not fresh and now - self._checked_at < self.check_every:
             return self._engine
         self._checked_at = now
         stamp = self._files_stamp()

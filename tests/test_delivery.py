@@ -13,7 +13,7 @@ from tests.conftest import run_in_threads
 from webhooks import delivery
 from webhooks.models import Message, Outbox, utcnow
 from webhooks.outbound import as_utc, queue_replies
-from webhooks.intake import upsert_citizen
+from webhooks.citizens import upsert_citizen
 from webhooks.zalo_api import VIETNAM
 
 LATER = dt.timedelta(hours=1)  # far past any backoff used here: the rows are due again

@@ -186,3 +186,22 @@ def test_coalescer_passes_ids_on_at_once_when_idle_and_gathers_them_within_a_win
     assert flushed == [[1]]
     assert done.wait(10)
     assert flushed == [[1], [2, 3, 4]]
+
+
+def test_batch_job_pauses_before_each_message(services, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(jobs, "process_inbound", lambda message_id, _services=None: calls.append(f"answer {message_id}"))
+    paused = dataclasses.replace(services, pause=lambda: calls.append("pause"))
+    jobs.process_inbound_many([7, 8], paused)
+    assert calls == ["pause", "answer 7", "pause", "answer 8"]  # a busy web tier is looked at between messages
+
+
+def test_rq_jobs_carry_a_bounded_number_of_messages(services):
+    enqueued: list[tuple[str, object]] = []
+    fake = dispatch.RQDispatcher.__new__(dispatch.RQDispatcher)
+    fake._enqueue = lambda func, ids: enqueued.append((func, ids))  # type: ignore[method-assign]
+    fake.submit_inbound = lambda message_id: enqueued.append(("one", message_id))  # type: ignore[method-assign]
+    size = dispatch.RQDispatcher.JOB_MESSAGES
+    fake._enqueue_inbound(list(range(2 * size + 1)))
+    assert [len(ids) if isinstance(ids, list) else 1 for _, ids in enqueued] == [size, size, 1]
+    assert [i for _, ids in enqueued for i in (ids if isinstance(ids, list) else [ids])] == list(range(2 * size + 1))

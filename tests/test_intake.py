@@ -88,19 +88,19 @@ def test_concurrent_requests_are_all_stored_and_handed_over_once(services, app_d
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 40
         assert s.scalar(select(func.count()).select_from(Citizen)) == 7
+    assert not store._writing and store._queue == []  # the lead given back
 
 
 def test_one_bad_event_fails_alone(services, db, monkeypatch):
     store = Intake(services)
-    real = intake.accept_event
+    real = intake.accept_events
 
-    def picky(conn, ev, payload):
-        if ev.msg_id == "bad":
+    def picky(conn, events, planned=None):
+        if any(ev.msg_id == "bad" for ev, _ in events):
             raise ValueError("cannot store this one")
-        return real(conn, ev, payload)
+        return real(conn, events, planned)
 
-    monkeypatch.setattr(intake, "accept_event", picky)
-    monkeypatch.setattr(intake, "accept_events", lambda conn, events: [picky(conn, e, p) for e, p in events])
+    monkeypatch.setattr(intake, "accept_events", picky)  # accept_event (one by one) goes through it too
     # Two requests in one batch: the batch fails, each is then stored on its own.
     batch = [intake._Waiting(*event("user_send_text", "u1", "good")), intake._Waiting(*event("user_send_text", "u2", "bad"))]
     store._store(batch)

@@ -75,3 +75,66 @@ def test_the_count_is_shared_with_forked_processes():
     child.start()
     child.join(10)
     assert gauge.active == 1  # a request in another server process counts here too
+
+
+class FakeRedis:
+    """The two commands the beacon and the workers use; expiry in real time."""
+
+    def __init__(self, broken: bool = False):
+        self.broken, self.expires, self.sets = broken, {}, 0
+
+    def set(self, key, value, px):
+        if self.broken:
+            raise ConnectionError("redis down")
+        self.sets += 1
+        self.expires[key] = time.monotonic() + px / 1000
+
+    def exists(self, key):
+        if self.broken:
+            raise ConnectionError("redis down")
+        return int(self.expires.get(key, 0) > time.monotonic())
+
+
+def test_beacon_marks_busy_only_while_busy_and_the_mark_expires():
+    from webhooks.priority import BUSY_KEY, BusyBeacon, wait_web_quiet
+
+    gauge, redis = RequestGauge(max_wait=5, busy_at=2), FakeRedis()
+    beacon = BusyBeacon(gauge, redis)
+    gauge.started()
+    assert beacon.beat() is False and redis.sets == 0  # one request: quiet, nothing written
+    gauge.started()
+    assert beacon.beat() is True and redis.exists(BUSY_KEY)
+    began = time.monotonic()
+    waited = wait_web_quiet(redis, max_wait=5)
+    assert 0.15 <= waited < 2 and time.monotonic() - began < 2  # the mark expired (no more beats): it went on
+    assert wait_web_quiet(redis, max_wait=5) < 0.05  # quiet: no wait
+
+
+def test_worker_waits_while_the_beacon_runs_but_never_longer_than_max_wait():
+    from webhooks.priority import BusyBeacon, wait_web_quiet
+
+    gauge, redis = RequestGauge(max_wait=5, busy_at=1), FakeRedis()
+    beacon = BusyBeacon(gauge, redis)
+    gauge.started()
+    beacon.start()
+    try:
+        time.sleep(0.1)
+        assert 0.45 <= wait_web_quiet(redis, max_wait=0.5) < 1.5  # busy the whole time: bounded by max_wait
+        gauge.finished()
+        time.sleep(BusyBeacon.TTL_MS / 1000 + 0.1)
+        assert wait_web_quiet(redis, max_wait=5) < 0.05
+    finally:
+        beacon.stop()
+
+
+def test_redis_away_means_no_wait_and_no_crash():
+    from webhooks.priority import BusyBeacon, wait_web_quiet
+
+    gauge, redis = RequestGauge(max_wait=5, busy_at=1), FakeRedis(broken=True)
+    gauge.started()
+    beacon = BusyBeacon(gauge, redis)
+    beacon.start()
+    time.sleep(0.15)  # the beacon thread survives failing beats
+    assert beacon._thread is not None and beacon._thread.is_alive()
+    beacon.stop()
+    assert wait_web_quiet(redis, max_wait=5) < 0.05

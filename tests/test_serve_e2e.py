@@ -226,6 +226,6 @@ def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
 def test_serve_defaults_to_two_processes_on_either_database():
     from webhooks.cli import server_size
 
-    assert server_size("sqlite:///instance/bot.db", None, None) == (2, 4)  # SQLite writers queue on a lock file
-    assert server_size("postgresql+psycopg://u@h/db", None, None) == (2, 4)
+    assert server_size("sqlite:///instance/bot.db", None, None) == (2, 8)  # SQLite writers queue on a lock file
+    assert server_size("postgresql+psycopg://u@h/db", None, None) == (2, 8)
     assert server_size("sqlite:///instance/bot.db", 3, 2) == (3, 2)  # what the operator asked wins

@@ -119,3 +119,29 @@ def test_sqlite_writers_exclude_other_processes(tmp_path):
             held = subprocess.run([sys.executable, "-c", probe, lock_path]).returncode
     free = subprocess.run([sys.executable, "-c", probe, lock_path]).returncode
     assert (held, free) == (3, 0)
+
+
+def test_sqlite_writers_exclude_a_forked_child(tmp_path):
+    """The lock file stays open; a server worker forked after it was opened must not share the parent's lock."""
+    import multiprocessing
+    import time
+
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    with database.writers.hold():
+        pass  # the parent's descriptor is open now, and a forked child inherits it
+    fork = multiprocessing.get_context("fork")
+    acquired, go = fork.Value("d", 0.0), fork.Event()
+
+    def child() -> None:
+        go.wait(10)
+        with database.writers.hold():
+            acquired.value = time.monotonic()
+
+    proc = fork.Process(target=child)  # forked outside any turn, like gunicorn's workers
+    proc.start()
+    with database.writers.hold():
+        go.set()
+        time.sleep(0.5)
+        released = time.monotonic()
+    proc.join(10)
+    assert proc.exitcode == 0 and acquired.value >= released  # it waited for our turn to end

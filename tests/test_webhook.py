@@ -247,7 +247,7 @@ def test_citizen_upsert_keeps_one_row_and_moves_only_what_the_event_says(db):
 
     from sqlalchemy import update
 
-    from webhooks.intake import upsert_citizen_id
+    from webhooks.citizens import upsert_citizen_id
 
     with db.session() as s:
         first = upsert_citizen_id(s.connection(), "c-up", interacted=False, following=False)  # unfollow before anything
@@ -269,15 +269,15 @@ def test_webhook_retries_once_on_a_dead_pooled_connection(post_event, db, monkey
 
     from webhooks import intake
 
-    real, calls = intake.accept_event, []
+    real, calls = intake.write_planned, []
 
-    def flaky(conn, event, payload):
+    def flaky(conn, planned):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"),
                                    connection_invalidated=True)
-        return real(conn, event, payload)
+        return real(conn, planned)
 
-    monkeypatch.setattr(intake, "accept_event", flaky)
+    monkeypatch.setattr(intake, "write_planned", flaky)
     assert post_event(load_payload("user_send_text")).status_code == 200
     assert len(calls) == 2 and count(db, Message) == 1

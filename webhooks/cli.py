@@ -71,12 +71,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int
 
 
 def server_size(database_url: str, workers: int | None, threads: int | None) -> tuple[int, int]:
-    """Gunicorn workers × threads: what was asked, else 2 × 4 (both cores: one Python process uses one).
+    """Gunicorn workers × threads: what was asked, else 2 × 8 (both cores: one Python process uses one).
 
     SQLite has one writer per file; its writers queue on a lock file rather than in SQLite's
     sleeping busy handler (db.SqliteWriters), so two processes share it without second-long tails.
     """
-    return (workers or 2), (threads or 4)
+    return (workers or 2), (threads or 8)
 
 
 class BotServer(BaseApplication):
@@ -124,6 +124,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     from webhooks import jobs, migrate
     from webhooks.db import Database
     from webhooks.dispatch import RQDispatcher, Sweeper
+    from webhooks.priority import wait_web_quiet
 
     checked = _checked(settings)
     if checked is None:
@@ -139,6 +140,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     services = jobs.Services(settings=checked, database=Database(checked.database_url))
     dispatcher = RQDispatcher(services)
     services.dispatcher = dispatcher
+    if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy
+        services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
     # The sweeper runs jobs itself (this process is where jobs run anyway), so a backlog never piles up
     # duplicate queue entries; claims keep it from racing the queued copies.
@@ -158,8 +161,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("serve", help="chạy máy chủ webhook Zalo (gunicorn)")
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
-    p.add_argument("--workers", type=int, default=None, help="default: 1 on SQLite, 2 on PostgreSQL")
-    p.add_argument("--threads", type=int, default=None, help="default: 8 on SQLite, 4 on PostgreSQL")
+    p.add_argument("--workers", type=int, default=None, help="default: 2")
+    p.add_argument("--threads", type=int, default=None, help="default: 8")
     p.set_defaults(func=cmd_serve)
     p = subparsers.add_parser("worker", help="chạy hàng đợi RQ khi có REDIS_URL")
     p.add_argument("--burst", action="store_true", help="stop when the queue is empty")

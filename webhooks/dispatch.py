@@ -11,8 +11,9 @@ from typing import Callable, Protocol
 from flask import Flask
 
 from webhooks import delivery, jobs
+from webhooks.coalesce import Coalescer
 from webhooks.jobs import Services
-from webhooks.priority import RequestGauge
+from webhooks.priority import BusyBeacon, RequestGauge
 
 log = logging.getLogger(__name__)
 
@@ -153,56 +154,22 @@ class ThreadDispatcher:
         self._threads = []
 
 
-class Coalescer:
-    """Passes ids on at most once per `window` seconds: at once when idle, else gathered until it is up.
-
-    An RQ job costs its worker several milliseconds of its own (fetch, status, registries) whatever
-    it does; at a steady rate one job per message spent more CPU on that than on answering
-    (measured: 100 msg/s, end-to-end p95 24 s with one job per message). A crash loses at most a
-    window's ids from this buffer, never a message: the worker's sweeper answers stored ones.
-    """
-
-    def __init__(self, flush: Callable[[list[int]], None], window: float):
-        self.flush, self.window = flush, window
-        self._lock = threading.Lock()
-        self._ids: list[int] = []
-        self._last = 0.0
-        self._waiting = False
-
-    def add(self, ids: list[int]) -> None:
-        """Pass `ids` on now, or with the next flush if one happened less than a window ago."""
-        with self._lock:
-            self._ids.extend(ids)
-            if self._waiting:
-                return
-            wait = self._last + self.window - time.monotonic()
-            if wait > 0:
-                self._waiting = True
-                timer = threading.Timer(wait, self._fire)
-                timer.daemon = True
-                timer.start()
-                return
-            batch, self._ids, self._last = self._ids, [], time.monotonic()
-        self.flush(batch)
-
-    def _fire(self) -> None:
-        with self._lock:
-            batch, self._ids, self._last, self._waiting = self._ids, [], time.monotonic(), False
-        if batch:
-            self.flush(batch)
-
-
 class RQDispatcher:
     """Redis mode: jobs go to an RQ queue; web processes keep no state (a window's ids at most)."""
 
-    def __init__(self, services: Services):
+    # Messages per answering job: a job's messages may each wait for a busy web tier (wait_web_quiet),
+    # and the whole job must stay well inside its timeout.
+    JOB_MESSAGES = 16
+
+    def __init__(self, services: Services, gauge: RequestGauge | None = None):
         from redis import Redis
         from rq import Queue
 
-        self.services = services
+        self.services, self.gauge = services, gauge
         self.redis = Redis.from_url(services.settings.redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.redis)
         self.inbound = Coalescer(self._enqueue_inbound, services.settings.enqueue_window)
+        self.beacon = BusyBeacon(gauge, self.redis) if gauge is not None else None
 
     def _enqueue(self, func: str, job_id: int | list[int]) -> None:
         try:
@@ -220,20 +187,26 @@ class RQDispatcher:
             self.inbound.add(list(message_ids))
 
     def _enqueue_inbound(self, message_ids: list[int]) -> None:
-        if len(message_ids) == 1:
-            self.submit_inbound(message_ids[0])
-        else:
-            self._enqueue("webhooks.jobs.process_inbound_many", message_ids)
+        for start in range(0, len(message_ids), self.JOB_MESSAGES):
+            chunk = message_ids[start:start + self.JOB_MESSAGES]
+            if len(chunk) == 1:
+                self.submit_inbound(chunk[0])
+            else:
+                self._enqueue("webhooks.jobs.process_inbound_many", chunk)
 
     def submit_delivery(self, outbox_id: int) -> None:
         """Enqueue delivery of an outbox row."""
         self._enqueue("webhooks.jobs.deliver", outbox_id)
 
     def start(self) -> None:
-        """Nothing to start in the web process: the worker runs the jobs."""
+        """In a web process: start telling workers when it is busy (the worker runs the jobs)."""
+        if self.beacon is not None:
+            self.beacon.start()
 
     def stop(self) -> None:
-        """Nothing to stop."""
+        """Stop the busy beacon."""
+        if self.beacon is not None:
+            self.beacon.stop()
 
 
 class ManualDispatcher:
@@ -282,20 +255,24 @@ def create_dispatcher(services: Services, mode: str | None = None) -> Dispatcher
     """A dispatcher for `mode` (threads | rq | manual); rq when REDIS_URL is set, else threads."""
     mode = mode or ("rq" if services.settings.redis_url else "threads")
     if mode == "rq":
-        return RQDispatcher(services)
+        return RQDispatcher(services, _gauge(services))
     if mode == "manual":
         return ManualDispatcher(services)
     if mode == "threads":
-        return ThreadDispatcher(services, services.settings.delivery_workers,
-                                RequestGauge(services.settings.answer_defer_max, services.settings.answer_defer_busy))
+        return ThreadDispatcher(services, services.settings.delivery_workers, _gauge(services))
     raise ValueError(f"unknown dispatch mode {mode!r}")
+
+
+def _gauge(services: Services) -> RequestGauge:
+    return RequestGauge(services.settings.answer_defer_max, services.settings.answer_defer_busy)
 
 
 def init_app(app: Flask, services: Services, mode: str | None = None) -> Dispatcher:
     """Attach services and a dispatcher to the app (threads start later, in each server worker)."""
     dispatcher = create_dispatcher(services, mode)
-    if isinstance(dispatcher, ThreadDispatcher) and dispatcher.gauge is not None:
-        app.wsgi_app = dispatcher.gauge.middleware(app.wsgi_app)  # type: ignore[method-assign]
+    gauge = getattr(dispatcher, "gauge", None)
+    if gauge is not None:
+        app.wsgi_app = gauge.middleware(app.wsgi_app)  # type: ignore[method-assign]
     services.dispatcher = dispatcher
     app.extensions["bot.services"] = services
     app.extensions["bot.dispatcher"] = dispatcher

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import Connection, String, Table, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from bot.masking import mask_sensitive
+from webhooks.bulk_sql import Bound, RowsInsert
+from webhooks.citizens import citizen_rows, forget_citizen
 from webhooks.db import dialect_insert, is_disconnect
-from webhooks.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
+from webhooks.models import Citizen, Message, utcnow
 from webhooks.zalo import InboundEvent
 
 if TYPE_CHECKING:
@@ -44,43 +46,24 @@ def _insert_skipping(dialect: str, table: Table, column: str) -> Any:
     return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[column]).returning(table.c.id)
 
 
-@lru_cache(maxsize=None)
-def _citizen_upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
-    insert = dialect_insert(dialect, Citizen.__table__)
-    changes: dict[str, Any] = {}
-    if interacted:
-        changes["last_interaction"] = insert.excluded.last_interaction
-    if sets_following:
-        changes["following"] = insert.excluded.following
-    # Nothing to change still needs a DO UPDATE: DO NOTHING returns no row (hence no id) on conflict.
-    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_=changes or {
-        "zalo_id": insert.excluded.zalo_id}).returning(Citizen.__table__.c.id)
+def _message_insert(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    table, citizens = Message.__table__, Citizen.__table__
+    values = [{**{name: row[name] for name in row if name != "owner"},
+               "citizen_id": select(citizens.c.id).where(citizens.c.zalo_id == row["owner"]).scalar_subquery()}
+              for row in rows]
+    return _keyed(_insert_skipping(dialect, table, "msg_id"), table.c.msg_id).values(values)
+
+
+_MESSAGE_ROWS = RowsInsert(
+    {"owner": String(), **{name: Message.__table__.c[name].type for name in (
+        "direction", "msg_id", "event_name", "text", "payload", "created_at", "status", "outcome", "normalized")}},
+    _message_insert)
 
 
 @lru_cache(maxsize=None)
 def _keyed(stmt: Any, key: Any) -> Any:
     # RETURNING the key column too: executemany's rows then say which parameter set they belong to.
     return stmt.returning(key)
-
-
-def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:
-    """The id of the citizen row for `zalo_id`, created on first contact, in one statement.
-
-    INSERT … ON CONFLICT DO UPDATE … RETURNING, instead of insert + select + update (three round
-    trips of ack latency). last_interaction moves on `interacted`.
-    """
-    now = utcnow()
-    stmt = _citizen_upsert(conn.dialect.name, interacted, following is not None)
-    values = {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
-              "following": True if following is None else following}
-    return conn.execute(stmt, values).scalar_one()
-
-
-def upsert_citizen(session: Session, zalo_id: str, *, interacted: bool, following: bool | None = None) -> Citizen:
-    """The citizen row for `zalo_id` as an ORM object (dashboard, tests); see upsert_citizen_id."""
-    citizen_id = upsert_citizen_id(session.connection(), zalo_id, interacted=interacted, following=following)
-    return session.scalars(select(Citizen).where(Citizen.id == citizen_id)
-                           .execution_options(populate_existing=True)).one()
 
 
 def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> dict[str, Any]:
@@ -93,10 +76,11 @@ def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> d
     return stored
 
 
-def _message_row(citizen_id: int, event: InboundEvent, payload: dict[str, Any], now: Any) -> dict[str, Any]:
+def _message_row(owner: str, event: InboundEvent, payload: dict[str, Any], now: Any) -> dict[str, Any]:
+    # `owner` is the citizen's Zalo id: the insert looks its row id up (see _MESSAGE_ROWS)
     answered = event.kind in ANSWERED_KINDS
     masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
-    return {"citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
+    return {"owner": owner, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
             "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": now,
             "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
             "normalized": ""}
@@ -109,25 +93,28 @@ def accept_event(conn: Connection, event: InboundEvent, payload: dict[str, Any])
     if event.kind == "withdraw":
         forget_citizen(conn, event.user_id)
         return Accepted("deleted")
-    answered = event.kind in ANSWERED_KINDS
-    following = {"follow": True, "unfollow": False}.get(event.kind)
-    citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered, following=following)
-    values = _message_row(citizen_id, event, payload, utcnow())
-    message_id = conn.execute(_insert_skipping(conn.dialect.name, Message.__table__, "msg_id"), values).scalar()
-    if message_id is None:
-        return Accepted("duplicate")  # Zalo retried: the first copy is (being) answered
-    return Accepted("stored", message_id) if answered else Accepted("recorded")
+    return accept_events(conn, [(event, payload)])[0]  # a duplicate msg_id: Zalo retried, the first copy counts
 
 
-def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, Any]]]) -> list[Accepted]:
-    """accept_event for several events in one transaction, as if one after the other, in two statements.
+@dataclass(frozen=True)
+class Planned:
+    """A batch of events turned into bound statements before the transaction (see bulk_sql)."""
 
-    Citizens are upserted with one executemany (each once: their flags merged in arrival order)
-    and messages inserted with another; a msg_id seen twice is a duplicate the second time.
-    A batch holding a user_withdraw is stored one event at a time (its order matters).
+    results: list[Accepted]  # final for events that store nothing; the rest filled in by write_planned
+    statements: list[Bound]  # citizen upserts, then the message insert (RETURNING id, msg_id) last
+    stored: list[tuple[int, str, bool]]  # (position, dedupe key, answered) of events with a message row
+    first: dict[str, int]  # dedupe key → position of the copy inserted (a retry inside the batch is not)
+
+
+def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any]]]) -> Planned | None:
+    """The statements storing `events` as if one after the other; None when one is a user_withdraw.
+
+    Citizens are upserted (each once: their flags merged in arrival order) and messages inserted,
+    each citizen id looked up inside the insert. Order matters around a withdrawal, so a batch
+    holding one is stored event by event (accept_event).
     """
-    if len(events) < 2 or any(event.kind == "withdraw" for event, _ in events):
-        return [accept_event(conn, event, payload) for event, payload in events]
+    if any(event.kind == "withdraw" for event, _ in events):
+        return None
     stored = [(n, event, payload) for n, (event, payload) in enumerate(events)
               if event.kind not in ("echo", "receipt", "other") and event.user_id]
     results = [Accepted("ignored")] * len(events)  # echoes etc.: as in accept_event
@@ -139,45 +126,49 @@ def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, A
         row["interacted"] |= event.kind in ANSWERED_KINDS
         if event.kind in ("follow", "unfollow"):
             row["following"], row["sets_following"] = event.kind == "follow", True
-    ids: dict[str, int] = {}
-    for variant in {(row["interacted"], row["sets_following"]) for row in citizens.values()}:
-        rows = [{k: row[k] for k in ("zalo_id", "first_seen", "last_interaction", "following")}
-                for row in citizens.values() if (row["interacted"], row["sets_following"]) == variant]
-        stmt = _keyed(_citizen_upsert(conn.dialect.name, *variant), Citizen.__table__.c.zalo_id)
-        ids.update((zalo_id, citizen_id) for citizen_id, zalo_id in conn.execute(stmt, rows))
-    messages, first = [], {}
+    statements = []
+    for variant in sorted({(row["interacted"], row["sets_following"]) for row in citizens.values()}):
+        # in key order: concurrent writers (PostgreSQL) then lock citizen rows in one order, no deadlock
+        rows = sorted((row for row in citizens.values() if (row["interacted"], row["sets_following"]) == variant),
+                      key=lambda row: row["zalo_id"])
+        statements.append(citizen_rows(*variant).bind(dialect, rows))
+    messages, first, kept = [], {}, []
     for n, event, payload in stored:
         key = dedupe_key(event)
-        if key in first:
-            continue  # a retry inside the batch: the earlier copy is the one stored
-        first[key] = n
-        messages.append(_message_row(ids[event.user_id], event, payload, now))
-    table = Message.__table__
-    insert = _keyed(_insert_skipping(conn.dialect.name, table, "msg_id"), table.c.msg_id)
-    new = {msg_id: message_id for message_id, msg_id in conn.execute(insert, messages)} if messages else {}
-    for n, event, _ in stored:
-        key = dedupe_key(event)
-        if first.get(key) != n or key not in new:
+        if key not in first:  # else a retry inside the batch: the earlier copy is the one stored
+            first[key] = n
+            messages.append(_message_row(event.user_id, event, payload, now))
+        kept.append((n, key, event.kind in ANSWERED_KINDS))
+    if messages:
+        statements.append(_MESSAGE_ROWS.bind(dialect, messages))
+    return Planned(results, statements, kept, first)
+
+
+def write_planned(conn: Connection, planned: Planned) -> list[Accepted]:
+    """Run a planned batch in the caller's transaction; what happened to each event."""
+    rows: list[Any] = []
+    for statement in planned.statements:
+        rows = statement.run(conn)
+    new = {msg_id: message_id for message_id, msg_id in rows} if planned.stored else {}
+    results = list(planned.results)
+    for n, key, answered in planned.stored:
+        if planned.first.get(key) != n or key not in new:
             results[n] = Accepted("duplicate")
         else:
-            results[n] = Accepted("stored", new[key]) if event.kind in ANSWERED_KINDS else Accepted("recorded")
+            results[n] = Accepted("stored", new[key]) if answered else Accepted("recorded")
     return results
 
 
-def forget_citizen(conn: Connection, zalo_id: str) -> bool:
-    """Delete everything stored about a citizen (user_withdraw); True when there was something."""
-    citizen_id = conn.scalars(select(Citizen.id).where(Citizen.zalo_id == zalo_id)).first()
-    conn.execute(delete(ConversationRow).where(ConversationRow.zalo_id == zalo_id))
-    conn.execute(delete(Outbox).where(Outbox.zalo_id == zalo_id))
-    if citizen_id is None:
-        return False
-    # Explicit deletes rather than FK cascades: SQLite only cascades with its foreign_keys pragma on.
-    conn.execute(delete(Handoff).where(Handoff.citizen_id == citizen_id))
-    conn.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
-    conn.execute(delete(Message).where(Message.citizen_id == citizen_id))
-    conn.execute(delete(Citizen).where(Citizen.id == citizen_id))
-    log.info("user_withdraw: deleted stored data of citizen %s", citizen_id)
-    return True
+def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, Any]]],
+                  planned: Planned | None = None) -> list[Accepted]:
+    """accept_event for several events in one transaction, as if one after the other (see plan_events).
+
+    `planned` is plan_events' result for these events when the caller built it beforehand.
+    """
+    planned = planned or plan_events(conn.dialect, events)
+    if planned is None:
+        return [accept_event(conn, event, payload) for event, payload in events]
+    return write_planned(conn, planned)
 
 
 @dataclass(eq=False)
@@ -276,10 +267,12 @@ class Intake:
             item.result = result
 
     def _transaction(self, batch: list[_Waiting]) -> list[Accepted]:
+        events = [(item.event, item.payload) for item in batch]
+        planned = plan_events(self.services.database.engine.dialect, events)  # before taking the write turn
         for attempt in (1, 2):
             try:
                 with self.services.connection() as conn:
-                    return accept_events(conn, [(item.event, item.payload) for item in batch])
+                    return accept_events(conn, events, planned)
             except DBAPIError as exc:  # pools skip the pre-ping (a round trip per session): see db.py
                 if attempt == 2 or not is_disconnect(exc):
                     raise

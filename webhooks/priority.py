@@ -1,9 +1,14 @@
 """Acknowledging before answering: background jobs in a web process wait while the server is busy acknowledging."""
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import threading
 import time
 from typing import Any, Callable, Iterable
+
+log = logging.getLogger(__name__)
+BUSY_KEY = "bot:web-busy"  # Redis key present while some web process is busy acknowledging
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -90,3 +95,65 @@ class _Closing:
             if not self._closed:
                 self._closed = True
                 self.on_close()
+
+
+class BusyBeacon:
+    """Redis mode: tells answering workers in other processes that the web tier is busy acknowledging.
+
+    The gauge's count lives in the web processes' shared memory; `python -m bot worker` processes
+    cannot see it. When they share the host's cores with the web processes (a small commune's one
+    machine), a burst is acknowledged faster if they pause meanwhile: each web process looks at
+    the count every `EVERY` seconds and, while busy, keeps a short-lived key alive in Redis that
+    workers check before each message (wait_web_quiet). Nothing is written when quiet.
+    """
+
+    EVERY, TTL_MS = 0.05, 250
+
+    def __init__(self, gauge: RequestGauge, redis: Any, key: str = BUSY_KEY):
+        self.gauge, self.redis, self.key = gauge, redis, key
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> bool:
+        """Mark the web tier busy for a moment if it is now; True when it was."""
+        if self.gauge.active < self.gauge.busy_at:
+            return False
+        self.redis.set(self.key, b"1", px=self.TTL_MS)
+        return True
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.wait(self.EVERY):
+            try:
+                self.beat()
+                failing = False
+            except Exception:  # Redis away: workers just do not pause; say so once per outage
+                if not failing:
+                    log.warning("cannot tell workers the web tier is busy (Redis unreachable)", exc_info=True)
+                failing = True
+
+    def start(self) -> None:
+        """Start looking (a daemon thread in this web process)."""
+        if self.gauge.max_wait > 0 and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="busy-beacon", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop looking."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+
+def wait_web_quiet(redis: Any, max_wait: float, key: str = BUSY_KEY, poll: float = 0.01) -> float:
+    """Block while a web process reports being busy (BusyBeacon), at most `max_wait`; the seconds waited."""
+    began = time.monotonic()
+    deadline = began + max_wait
+    try:
+        while time.monotonic() < deadline and redis.exists(key):
+            time.sleep(poll)
+    except Exception:  # Redis away: answer rather than wait for it
+        log.debug("busy key unreadable; not waiting", exc_info=True)
+    return time.monotonic() - began

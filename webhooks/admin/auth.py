@@ -63,13 +63,6 @@ def _load_user(user_id: str) -> StaffUser | None:
     return StaffUser(user)
 
 
-@limiter.request_filter
-def _not_dashboard() -> bool:
-    # The limiter hooks every request of the app; only the dashboard's are its business, and
-    # on the Zalo webhook its bookkeeping was a seventh of the acknowledgement's cost.
-    return request.blueprint != bp.name
-
-
 def init_limiter(app: Flask, settings: Settings) -> None:
     """Attach the login rate limiter (redis when configured, memory otherwise)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url or "memory://")

@@ -26,8 +26,8 @@ def settings() -> Settings:
 
 
 def engine() -> Any:
-    """The running engine (reloaded when the catalog files change)."""
-    return engine_holder().get()
+    """The running engine, reloaded first when the catalog files changed (looked at on every page)."""
+    return engine_holder().get(fresh=True)
 
 
 def local(moment: dt.datetime | None) -> dt.datetime | None:
