@@ -5,7 +5,6 @@ import datetime as dt
 import logging
 import queue
 import threading
-import time
 from typing import Callable, Protocol
 
 from flask import Flask
