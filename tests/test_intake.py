@@ -109,3 +109,34 @@ def test_one_bad_event_fails_alone(services, db, monkeypatch):
     with pytest.raises(ValueError):
         store.accept(*event("user_send_text", "u3", "bad"))
     assert store.accept(*event("user_send_text", "u3", "fine")).note == "stored"  # the lead was handed back
+
+
+def test_a_lost_connection_is_replaced_and_the_event_still_stored(services, db):
+    store = Intake(services)
+    assert store.accept(*event("user_send_text", "u1", "before")).note == "stored"
+    assert store._held is not None
+    store._held.connection.dbapi_connection.close()  # the server went away between two batches
+    assert store.accept(*event("user_send_text", "u1", "after")).note == "stored"  # retried on a fresh one
+    assert [r[1] for r in stored_rows(db)] == ["after", "before"]
+
+
+def test_driver_errors_come_out_as_sqlalchemy_errors(db):
+    from sqlalchemy.exc import DBAPIError
+
+    from webhooks.bulk_sql import Bound
+
+    with db.engine.connect() as conn:
+        with pytest.raises(DBAPIError) as caught:
+            Bound("INSERT INTO no_such_table (x) VALUES (1)", ()).run(conn)
+    assert not caught.value.connection_invalidated  # a bad statement is not a lost connection
+
+
+def test_on_postgresql_a_batch_is_one_statement_and_on_sqlite_it_runs_in_the_write_turn(db):
+    from webhooks.inbound_rows import plan_events
+
+    planned = plan_events(db.engine.dialect, MIXED)
+    assert planned is not None
+    if db.engine.dialect.name == "postgresql":
+        assert len(planned.statements) == 1 and planned.statements[0].sql.lstrip().startswith("WITH")
+    else:
+        assert len(planned.statements) == 3  # follow/unfollow citizens, the others, then the messages

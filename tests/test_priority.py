@@ -103,7 +103,12 @@ def test_beacon_marks_busy_only_while_busy_and_the_mark_expires():
     gauge.started()
     assert beacon.beat() is False and redis.sets == 0  # one request: quiet, nothing written
     gauge.started()
-    assert beacon.beat() is True and redis.exists(BUSY_KEY)
+    assert beacon.beat() is False and redis.sets == 0  # busy for one look only: a blip, nothing written
+    gauge.finished()
+    assert beacon.beat() is False  # quiet again in between: the next busy look starts over
+    gauge.started()
+    assert beacon.beat() is False and redis.sets == 0
+    assert beacon.beat() is True and redis.exists(BUSY_KEY)  # busy two looks in a row: marked
     began = time.monotonic()
     waited = wait_web_quiet(redis, max_wait=5)
     assert 0.15 <= waited < 2 and time.monotonic() - began < 2  # the mark expired (no more beats): it went on
@@ -118,7 +123,7 @@ def test_worker_waits_while_the_beacon_runs_but_never_longer_than_max_wait():
     gauge.started()
     beacon.start()
     try:
-        time.sleep(0.1)
+        time.sleep(3 * BusyBeacon.EVERY)  # two busy looks in a row
         assert 0.45 <= wait_web_quiet(redis, max_wait=0.5) < 1.5  # busy the whole time: bounded by max_wait
         gauge.finished()
         time.sleep(BusyBeacon.TTL_MS / 1000 + 0.1)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.replies import Reply
@@ -158,3 +159,27 @@ def test_bot_reply_cannot_be_queued_twice(services):
         with services.database.session() as s:
             citizen, source = s.scalars(select(Citizen)).one(), s.get(Message, message_id)
             queue_replies(s, citizen=citizen, source=source, replies=[Reply("copy")])
+
+
+def test_reading_a_message_never_waits_for_the_sqlite_write_turn(services):
+    writers = services.database.writers
+    if writers is None:
+        pytest.skip("PostgreSQL has no process-wide write turn")
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with writers.hold():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(5)
+        began = time.monotonic()
+        with services.reader() as conn:  # what answering reads first (processing._plan)
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        assert time.monotonic() - began < 2  # the webhook may hold the turn meanwhile: reads go on
+    finally:
+        release.set()
+        thread.join()

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy import BindParameter, Connection, bindparam
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
-Builder = Callable[[str, list[dict[str, Any]]], Any]  # (dialect name, rows of bind parameters) → statement
+# (dialect name, then per group its rows of bind parameters) → statement
+Builder = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,35 @@ class Bound:
     params: Any
 
     def run(self, conn: Connection) -> list[Any]:
-        """Execute in the caller's transaction; the RETURNING rows (empty without RETURNING)."""
-        result = conn.exec_driver_sql(self.sql, self.params)
-        return list(result) if result.returns_rows else []
+        """Execute on `conn`'s driver connection, in its transaction; the RETURNING rows (empty without).
+
+        A driver cursor, not Connection.exec_driver_sql: building SQLAlchemy's result object cost
+        more CPU than fetching the few rows. Driver errors come out as SQLAlchemy's, with a lost
+        connection invalidated as SQLAlchemy would (callers retry on `connection_invalidated`).
+        """
+        dbapi, dialect = conn.connection, conn.dialect
+        cursor = None
+        try:
+            cursor = dbapi.cursor()
+            cursor.execute(self.sql, self.params)
+            return cursor.fetchall() if cursor.description is not None else []
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, dbapi, cursor)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(self.sql, self.params, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=dialect) from exc
+        finally:
+            if cursor is not None:
+                with suppress(Exception):  # after a lost connection closing fails too; the error above counts
+                    cursor.close()
 
 
 class RowsInsert:
-    """An INSERT of n rows of the same columns, as SQLAlchemy would render and bind it, minus its per-call work.
+    """An INSERT of rows, as SQLAlchemy would render and bind it, minus its per-call work.
+
+    The rows come in groups, each with its own columns (one group: a plain multi-row INSERT; more:
+    a statement feeding several tables, as the PostgreSQL intake does with data-modifying CTEs).
 
     The webhook's write happens inside the database's write turn (on SQLite one writer at a time
     across every process), so what runs there should be the statement and nothing else. Going
@@ -36,38 +61,44 @@ class RowsInsert:
     converted with the columns' own bind processors before the turn is taken.
     """
 
-    def __init__(self, columns: dict[str, TypeEngine], build: Builder):
-        self.columns, self.build = columns, build
-        self._rendered: dict[tuple[str, str, int], tuple[str, list[str] | None, dict[str, Any]]] = {}
+    def __init__(self, *groups: dict[str, TypeEngine], build: Builder):
+        # build(dialect name, rows of group 0, rows of group 1, ...), each row a dict of BindParameters
+        self.groups, self.build = groups, build
+        self._rendered: dict[tuple[str, str, tuple[int, ...]], tuple[str, list[str] | None, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
-    def bind(self, dialect: Dialect, rows: list[dict[str, Any]]) -> Bound:
-        """The statement for `rows` (each a dict over `columns`), with its parameters converted."""
-        sql, order, processors = self._render(dialect, len(rows))
+    def bind(self, dialect: Dialect, *rows: list[dict[str, Any]]) -> Bound:
+        """The statement for one list of rows per group (each row a dict over its group's columns)."""
+        sql, order, processors = self._render(dialect, tuple(len(group) for group in rows))
         flat: dict[str, Any] = {}
-        for n, row in enumerate(rows):
-            for name in self.columns:
-                value, process = row[name], processors[name]
-                flat[f"{name}_{n}"] = process(value) if process is not None else value
+        for g, (group, columns) in enumerate(zip(rows, processors)):
+            for n, row in enumerate(group):
+                for name, process in columns.items():
+                    value = row[name]
+                    flat[f"{name}_{g}_{n}"] = process(value) if process is not None else value
         return Bound(sql, tuple(flat[name] for name in order) if order is not None else flat)
 
-    def _render(self, dialect: Dialect, n: int) -> tuple[str, list[str] | None, dict[str, Any]]:
-        key = (dialect.name, dialect.driver, n)
+    def _render(self, dialect: Dialect, shape: tuple[int, ...]) -> tuple[str, list[str] | None, list[dict[str, Any]]]:
+        if len(shape) != len(self.groups):
+            raise TypeError(f"{len(self.groups)} group(s) of rows expected, got {len(shape)}")
+        key = (dialect.name, dialect.driver, shape)
         found = self._rendered.get(key)
         if found is None:
             with self._lock:
-                found = self._rendered.get(key) or self._compile(dialect, n)
+                found = self._rendered.get(key) or self._compile(dialect, shape)
                 self._rendered[key] = found
         return found
 
-    def _compile(self, dialect: Dialect, n: int) -> tuple[str, list[str] | None, dict[str, Any]]:
-        params: list[dict[str, BindParameter]] = [
-            {name: bindparam(f"{name}_{i}", type_=type_) for name, type_ in self.columns.items()} for i in range(n)]
-        compiled = self.build(dialect.name, params).compile(dialect=dialect)
-        expected = {f"{name}_{i}" for name in self.columns for i in range(n)}
+    def _compile(self, dialect: Dialect, shape: tuple[int, ...]) -> tuple[str, list[str] | None, list[dict[str, Any]]]:
+        params: list[list[dict[str, BindParameter]]] = [
+            [{name: bindparam(f"{name}_{g}_{i}", type_=type_) for name, type_ in columns.items()} for i in range(n)]
+            for g, (columns, n) in enumerate(zip(self.groups, shape))]
+        compiled = self.build(dialect.name, *params).compile(dialect=dialect)
+        expected = {f"{name}_{g}_{i}" for g, (columns, n) in enumerate(zip(self.groups, shape))
+                    for name in columns for i in range(n)}
         if set(compiled.binds) != expected:  # a column default or literal SQLAlchemy added: we would not bind it
             raise ValueError(f"unexpected parameters in {compiled.string!r}: {sorted(set(compiled.binds) ^ expected)}")
-        processors = {name: type_.dialect_impl(dialect).bind_processor(dialect)
-                      for name, type_ in self.columns.items()}
+        processors = [{name: type_.dialect_impl(dialect).bind_processor(dialect) for name, type_ in columns.items()}
+                      for columns in self.groups]
         order = list(compiled.positiontup) if compiled.positiontup is not None else None
         return compiled.string, order, processors

@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=None)
 def _citizen_upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
-    return _citizen_conflict(dialect, interacted, sets_following).returning(Citizen.__table__.c.id)
+    return citizen_conflict(dialect, interacted, sets_following).returning(Citizen.__table__.c.id)
 
 
-def _citizen_conflict(dialect: str, interacted: bool, sets_following: bool) -> Any:
+def citizen_conflict(dialect: str, interacted: bool, sets_following: bool) -> Any:
+    """INSERT INTO citizens … ON CONFLICT (zalo_id) DO UPDATE what events of this kind change (no values yet)."""
     insert = dialect_insert(dialect, Citizen.__table__)
     changes: dict[str, Any] = {}
     if interacted:
@@ -32,14 +33,16 @@ def _citizen_conflict(dialect: str, interacted: bool, sets_following: bool) -> A
         "zalo_id": insert.excluded.zalo_id})
 
 
-_CITIZEN_COLUMNS = ("zalo_id", "first_seen", "last_interaction", "following")
+# The columns of a citizen row as the webhook writes it (see bulk_sql.RowsInsert).
+CITIZEN_COLUMNS = {name: Citizen.__table__.c[name].type
+                   for name in ("zalo_id", "first_seen", "last_interaction", "following")}
 
 
 @lru_cache(maxsize=None)
 def citizen_rows(interacted: bool, sets_following: bool) -> RowsInsert:
     """The batched upsert of citizens touched by events of one kind (see bulk_sql; no RETURNING)."""
-    columns = {name: Citizen.__table__.c[name].type for name in _CITIZEN_COLUMNS}
-    return RowsInsert(columns, lambda dialect, rows: _citizen_conflict(dialect, interacted, sets_following).values(rows))
+    return RowsInsert(CITIZEN_COLUMNS,
+                      build=lambda dialect, rows: citizen_conflict(dialect, interacted, sets_following).values(rows))
 
 
 def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:

@@ -143,6 +143,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy
         services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
+    services.client  # noqa: B018 (built now: token seeding and imports are not the first reply's wait)
     # The sweeper runs jobs itself (this process is where jobs run anyway), so a backlog never piles up
     # duplicate queue entries; claims keep it from racing the queued copies.
     sweeper = Sweeper(services, lambda i: jobs.process_inbound(i, services), lambda i: jobs.deliver(i, services))

@@ -5,6 +5,7 @@ import fcntl
 import os
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -118,6 +119,11 @@ class Database:
             raise
         finally:
             s.close()
+
+    @cached_property
+    def autocommit(self) -> Engine:
+        """The same pool, each statement its own transaction (for callers whose work is one statement)."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:
         """Close pooled connections (after fork, at shutdown)."""

@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import Connection, String, Table, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from bot.masking import mask_sensitive
-from webhooks.bulk_sql import Bound, RowsInsert
-from webhooks.citizens import citizen_rows, forget_citizen
-from webhooks.db import dialect_insert, is_disconnect
-from webhooks.models import Citizen, Message, utcnow
+from webhooks.citizens import forget_citizen
+from webhooks.db import is_disconnect
+from webhooks.inbound_rows import NOT_STORED_KINDS, Accepted, Planned, plan_events, write_planned
 from webhooks.zalo import InboundEvent
 
 if TYPE_CHECKING:
@@ -23,140 +21,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Events that are the citizen reaching out: they open the 7-day window and get an answer.
-ANSWERED_KINDS = frozenset({"text", "follow", "chatnow", "media", "location"})
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What the webhook did with an event: `message_id` is set when processing must follow."""
-
-    note: str  # stored | duplicate | recorded | deleted | ignored
-    message_id: int | None = None
-
-
-def dedupe_key(event: InboundEvent) -> str:
-    """Zalo's msg_id, or a synthetic key for events that carry none (follow, chatnow, ...)."""
-    return event.msg_id or f"{event.event_name}:{event.user_id}:{event.timestamp or ''}"
-
-
-# Built once per shape: building statements cost more CPU than running them.
-@lru_cache(maxsize=None)
-def _insert_skipping(dialect: str, table: Table, column: str) -> Any:
-    return dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[column]).returning(table.c.id)
-
-
-def _message_insert(dialect: str, rows: list[dict[str, Any]]) -> Any:
-    table, citizens = Message.__table__, Citizen.__table__
-    values = [{**{name: row[name] for name in row if name != "owner"},
-               "citizen_id": select(citizens.c.id).where(citizens.c.zalo_id == row["owner"]).scalar_subquery()}
-              for row in rows]
-    return _keyed(_insert_skipping(dialect, table, "msg_id"), table.c.msg_id).values(values)
-
-
-_MESSAGE_ROWS = RowsInsert(
-    {"owner": String(), **{name: Message.__table__.c[name].type for name in (
-        "direction", "msg_id", "event_name", "text", "payload", "created_at", "status", "outcome", "normalized")}},
-    _message_insert)
-
-
-@lru_cache(maxsize=None)
-def _keyed(stmt: Any, key: Any) -> Any:
-    # RETURNING the key column too: executemany's rows then say which parameter set they belong to.
-    return stmt.returning(key)
-
-
-def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> dict[str, Any]:
-    # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
-    stored = dict(payload)
-    message = stored.get("message")
-    if isinstance(message, dict) and isinstance(message.get("text"), str):
-        original = message["text"]
-        stored["message"] = dict(message, text=masked if original == text else mask_sensitive(original))
-    return stored
-
-
-def _message_row(owner: str, event: InboundEvent, payload: dict[str, Any], now: Any) -> dict[str, Any]:
-    # `owner` is the citizen's Zalo id: the insert looks its row id up (see _MESSAGE_ROWS)
-    answered = event.kind in ANSWERED_KINDS
-    masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
-    return {"owner": owner, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
-            "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": now,
-            "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
-            "normalized": ""}
-
 
 def accept_event(conn: Connection, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
     """Store (or act on) one verified event in the caller's transaction; never calls the engine."""
-    if event.kind in ("echo", "receipt", "other") or not event.user_id:
+    if event.kind in NOT_STORED_KINDS or not event.user_id:
         return Accepted("ignored")  # echoes must never be answered: our own sends come back as oa_send_*
     if event.kind == "withdraw":
         forget_citizen(conn, event.user_id)
         return Accepted("deleted")
     return accept_events(conn, [(event, payload)])[0]  # a duplicate msg_id: Zalo retried, the first copy counts
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A batch of events turned into bound statements before the transaction (see bulk_sql)."""
-
-    results: list[Accepted]  # final for events that store nothing; the rest filled in by write_planned
-    statements: list[Bound]  # citizen upserts, then the message insert (RETURNING id, msg_id) last
-    stored: list[tuple[int, str, bool]]  # (position, dedupe key, answered) of events with a message row
-    first: dict[str, int]  # dedupe key → position of the copy inserted (a retry inside the batch is not)
-
-
-def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any]]]) -> Planned | None:
-    """The statements storing `events` as if one after the other; None when one is a user_withdraw.
-
-    Citizens are upserted (each once: their flags merged in arrival order) and messages inserted,
-    each citizen id looked up inside the insert. Order matters around a withdrawal, so a batch
-    holding one is stored event by event (accept_event).
-    """
-    if any(event.kind == "withdraw" for event, _ in events):
-        return None
-    stored = [(n, event, payload) for n, (event, payload) in enumerate(events)
-              if event.kind not in ("echo", "receipt", "other") and event.user_id]
-    results = [Accepted("ignored")] * len(events)  # echoes etc.: as in accept_event
-    citizens: dict[str, dict[str, Any]] = {}
-    now = utcnow()
-    for _, event, _ in stored:
-        row = citizens.setdefault(event.user_id, {"zalo_id": event.user_id, "first_seen": now, "last_interaction": now,
-                                                  "following": True, "interacted": False, "sets_following": False})
-        row["interacted"] |= event.kind in ANSWERED_KINDS
-        if event.kind in ("follow", "unfollow"):
-            row["following"], row["sets_following"] = event.kind == "follow", True
-    statements = []
-    for variant in sorted({(row["interacted"], row["sets_following"]) for row in citizens.values()}):
-        # in key order: concurrent writers (PostgreSQL) then lock citizen rows in one order, no deadlock
-        rows = sorted((row for row in citizens.values() if (row["interacted"], row["sets_following"]) == variant),
-                      key=lambda row: row["zalo_id"])
-        statements.append(citizen_rows(*variant).bind(dialect, rows))
-    messages, first, kept = [], {}, []
-    for n, event, payload in stored:
-        key = dedupe_key(event)
-        if key not in first:  # else a retry inside the batch: the earlier copy is the one stored
-            first[key] = n
-            messages.append(_message_row(event.user_id, event, payload, now))
-        kept.append((n, key, event.kind in ANSWERED_KINDS))
-    if messages:
-        statements.append(_MESSAGE_ROWS.bind(dialect, messages))
-    return Planned(results, statements, kept, first)
-
-
-def write_planned(conn: Connection, planned: Planned) -> list[Accepted]:
-    """Run a planned batch in the caller's transaction; what happened to each event."""
-    rows: list[Any] = []
-    for statement in planned.statements:
-        rows = statement.run(conn)
-    new = {msg_id: message_id for message_id, msg_id in rows} if planned.stored else {}
-    results = list(planned.results)
-    for n, key, answered in planned.stored:
-        if planned.first.get(key) != n or key not in new:
-            results[n] = Accepted("duplicate")
-        else:
-            results[n] = Accepted("stored", new[key]) if answered else Accepted("recorded")
-    return results
 
 
 def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, Any]]],
@@ -196,6 +69,8 @@ class Intake:
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._writing = False
+        self._held: Connection | None = None
+        self._held_pid = 0
 
     def accept(self, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
         """Store one event (committed when this returns); raises what storing it raised."""
@@ -269,12 +144,43 @@ class Intake:
     def _transaction(self, batch: list[_Waiting]) -> list[Accepted]:
         events = [(item.event, item.payload) for item in batch]
         planned = plan_events(self.services.database.engine.dialect, events)  # before taking the write turn
+        if planned is not None and not planned.statements:
+            return list(planned.results)  # echoes, receipts: nothing to store
         for attempt in (1, 2):
             try:
-                with self.services.connection() as conn:
+                with self._write_connection(planned) as conn:
                     return accept_events(conn, events, planned)
             except DBAPIError as exc:  # pools skip the pre-ping (a round trip per session): see db.py
                 if attempt == 2 or not is_disconnect(exc):
                     raise
                 log.warning("webhook: database connection lost; retrying on a fresh one")
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _write_connection(self, planned: Planned | None) -> Iterator[Connection]:
+        # A batch of plan_events' statements runs on a connection this intake keeps (only its leader
+        # uses it): a pool checkout per batch cost as much CPU as the statements. On PostgreSQL the
+        # batch is one statement, its own transaction (no BEGIN / COMMIT round trips); on SQLite it
+        # runs in a transaction in the write turn. Anything else (a withdrawal) takes a pooled one.
+        if planned is None:
+            with self.services.connection() as pooled:
+                yield pooled
+            return
+        database = self.services.database
+        conn = self._held
+        if conn is None or self._held_pid != os.getpid():  # a forked child must not share its parent's socket
+            conn = database.engine.connect()
+            if database.writers is None:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._held, self._held_pid = conn, os.getpid()
+        try:
+            if database.writers is None:
+                yield conn
+            else:
+                with database.writers.hold(), conn.begin():
+                    yield conn
+        except BaseException:
+            self._held = None  # whatever went wrong, the next batch starts on a fresh connection
+            with suppress(Exception):
+                conn.close()
+            raise

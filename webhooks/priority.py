@@ -104,7 +104,9 @@ class BusyBeacon:
     cannot see it. When they share the host's cores with the web processes (a small commune's one
     machine), a burst is acknowledged faster if they pause meanwhile: each web process looks at
     the count every `EVERY` seconds and, while busy, keeps a short-lived key alive in Redis that
-    workers check before each message (wait_web_quiet). Nothing is written when quiet.
+    workers check before each message (wait_web_quiet). Nothing is written when quiet. Busy means
+    busy at two looks in a row: at a steady rate a momentary pile-up (a collection pause, a slow
+    commit) paused every worker for a quarter second and doubled the end-to-end p95 at 100 msg/s.
     """
 
     EVERY, TTL_MS = 0.05, 250
@@ -113,13 +115,15 @@ class BusyBeacon:
         self.gauge, self.redis, self.key = gauge, redis, key
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._was_busy = False
 
     def beat(self) -> bool:
-        """Mark the web tier busy for a moment if it is now; True when it was."""
-        if self.gauge.active < self.gauge.busy_at:
-            return False
-        self.redis.set(self.key, b"1", px=self.TTL_MS)
-        return True
+        """Look at the count; mark the web tier busy for a moment if it was at this look and the last."""
+        busy = self.gauge.active >= self.gauge.busy_at
+        sustained, self._was_busy = busy and self._was_busy, busy
+        if sustained:
+            self.redis.set(self.key, b"1", px=self.TTL_MS)
+        return sustained
 
     def _run(self) -> None:
         failing = False

@@ -117,7 +117,7 @@ _PLAN_READ = (
 
 
 def _plan(services: "Services", message_id: int) -> _Plan | None:
-    with services.connection() as conn:
+    with services.reader() as conn:
         found = conn.execute(_PLAN_READ, {"message_id": message_id}).first()
     if found is None or found.direction != "in" or found.status != "received":
         return None  # answered already, or deleted (user_withdraw)
