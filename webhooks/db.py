@@ -121,8 +121,15 @@ class Database:
             s.close()
 
     @cached_property
-    def autocommit(self) -> Engine:
-        """The same pool, each statement its own transaction (for callers whose work is one statement)."""
+    def direct(self) -> Engine:
+        """The same pool, with no transaction begun unless the caller begins one.
+
+        On PostgreSQL each statement is then its own transaction (no BEGIN / COMMIT round trips): for
+        reads and for work that is one statement. SQLite's driver already begins nothing for a read,
+        and its writes begin their transaction explicitly, inside the write turn.
+        """
+        if self.writers is not None:
+            return self.engine
         return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:

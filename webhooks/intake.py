@@ -169,9 +169,7 @@ class Intake:
         database = self.services.database
         conn = self._held
         if conn is None or self._held_pid != os.getpid():  # a forked child must not share its parent's socket
-            conn = database.engine.connect()
-            if database.writers is None:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = database.direct.connect()
             self._held, self._held_pid = conn, os.getpid()
         try:
             if database.writers is None:

@@ -60,8 +60,7 @@ class Services:
         On PostgreSQL each statement runs on its own (two round trips fewer than BEGIN … COMMIT);
         on SQLite a read never waits for the writer (WAL) and must not make the webhook wait.
         """
-        engine = self.database.engine if self.database.writers is not None else self.database.autocommit
-        with engine.connect() as conn:
+        with self.database.direct.connect() as conn:
             yield conn
 
     def __post_init__(self) -> None:
