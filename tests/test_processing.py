@@ -183,3 +183,68 @@ def test_reading_a_message_never_waits_for_the_sqlite_write_turn(services):
     finally:
         release.set()
         thread.join()
+
+
+def set_state(services, zalo_id: str, data: dict | None) -> None:
+    with services.database.session() as s:
+        row = s.get(ConversationRow, zalo_id)
+        if data is None and row is not None:
+            s.delete(row)
+        elif data is not None and row is None:
+            s.add(ConversationRow(zalo_id=zalo_id, data=data, updated_at=utcnow()))
+        elif data is not None:
+            row.data = data
+
+
+def stored_state(services, zalo_id: str) -> dict | None:
+    with services.database.session() as s:
+        row = s.get(ConversationRow, zalo_id)
+        return dict(row.data) if row is not None else None
+
+
+A, B, NEW = {"last_entry": "khai-sinh"}, {"last_entry": "ket-hon"}, {"last_entry": "tam-tru", "options": ["x"]}
+
+
+@pytest.mark.parametrize("stored, before, after, swapped", [
+    (None, None, NEW, True),   # first state
+    (A, None, NEW, False),     # another turn created one meanwhile
+    (A, A, NEW, True),         # update
+    (B, A, NEW, False),        # another turn changed it meanwhile
+    (None, A, NEW, False),     # … or deleted it
+    (A, A, None, True),        # forget
+    (B, A, None, False),
+    (None, None, None, True),  # nothing before, nothing after
+    (A, None, None, False),
+])
+def test_the_state_is_written_only_over_the_state_the_engine_saw(services, stored, before, after, swapped):
+    message_id = store(services, text_event("phí bao nhiêu", "m1"))
+    set_state(services, "u1", stored)
+    recording = processing._RecordingStore(before)
+    recording.after, recording.touched = after, True
+    plan = processing._Plan(fields={"outcome": "answered"}, replies=[Reply("ok")], store=recording, zalo_id="u1")
+    if swapped:
+        with services.connection() as conn:
+            assert len(processing._write(conn, message_id, plan, claim_first=False).outbox_ids) == 1
+        assert stored_state(services, "u1") == after and outcome(services, message_id).status == "processed"
+    else:
+        with pytest.raises(processing._StateMoved), services.connection() as conn:
+            processing._write(conn, message_id, plan, claim_first=False)
+        # the claim went back with the swap: the message waits to be thought about again
+        assert stored_state(services, "u1") == stored and outcome(services, message_id).status == "received"
+        assert replies_to(services, message_id) == []
+
+
+def test_a_turn_whose_state_moved_meanwhile_is_thought_again(services, monkeypatch):
+    message_id = store(services, text_event("phí bao nhiêu", "m1"))
+    real, calls = processing._answer, []
+
+    def answer_while_another_turn_lands(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # another worker answers "khai sinh" for this citizen while we think
+            set_state(services, "u1", ConversationState(last_entry="khai-sinh").to_dict())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(processing, "_answer", answer_while_another_turn_lands)
+    assert processing.process_inbound(services, message_id)
+    assert len(calls) == 2  # the first plan saw no state; the second follows up on khai sinh
+    assert (outcome(services, message_id).outcome, outcome(services, message_id).intent) == ("answered", "khai-sinh")

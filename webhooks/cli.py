@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -64,10 +65,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int
     except CatalogError as exc:
         print(f"error: the catalog does not load — run `python -m bot lint`:\n{exc}", file=sys.stderr)
         return 1
+    freeze_startup_objects()  # before fork: the workers share these pages and never walk them
     workers, threads = server_size(checked.database_url, args.workers, args.threads)
     options: dict[str, Any] = {"bind": f"{args.host}:{port}", "workers": workers, "threads": threads}
     BotServer(app, options).run()
     return 0
+
+
+def freeze_startup_objects() -> None:
+    """Move everything loaded so far (imports, catalog, matcher) out of the garbage collector's reach.
+
+    They live as long as the process; a full collection walking them paused a worker for 80–250 ms
+    here (150,000–200,000 objects), stalling every reply queued behind it.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def server_size(database_url: str, workers: int | None, threads: int | None) -> tuple[int, int]:
@@ -144,6 +156,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
         services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
     services.client  # noqa: B018 (built now: token seeding and imports are not the first reply's wait)
+    freeze_startup_objects()
     # The sweeper runs jobs itself (this process is where jobs run anyway), so a backlog never piles up
     # duplicate queue entries; claims keep it from racing the queued copies.
     sweeper = Sweeper(services, lambda i: jobs.process_inbound(i, services), lambda i: jobs.deliver(i, services))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 from bot.replies import Reply
 from webhooks.models import Message, Outbox, utcnow
 from webhooks.outbound import as_utc
+from webhooks.pg_statements import record_send
 
 if TYPE_CHECKING:
     from webhooks.jobs import Services
@@ -144,8 +145,8 @@ _FOLLOWING = (select(Outbox.id).where(Outbox.source_id == bindparam("source_id")
 
 def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, error: str | None = None,
             message_id: str | None = None, retry_at: dt.datetime | None = None) -> tuple[str, int | None]:
-    # The result and the next row in order are read in one transaction (the next row only matters
-    # once this one is finished: a later reply never overtakes a pending one).
+    # The next row in order is only looked for once this one is finished: a later reply never
+    # overtakes a pending one.
     now = utcnow()
     if status == "sent":
         values = dict(status="sent", zalo_message_id=message_id, sent_at=now, last_error=None)
@@ -157,21 +158,34 @@ def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, 
                       next_attempt_at=as_utc(retry_at) or now + backoff(services, row.attempts))
     else:  # permanent, an unknown status, or out of attempts: visible to staff with the reason
         values = dict(status="failed", attempts=row.attempts + (status == "retry"), last_error=error)
-    finished = values["status"] in ("sent", "failed")
-    following = None
-    with services.connection() as conn:
-        # Fenced by our lease: if it ran out and another sender took the row, its result wins.
-        updated = conn.execute(_RECORD, {"row_id": row.id, "lease": lease, "lease_until": None, **values}).rowcount
-        if updated and finished and row.message_id is not None:
-            conn.execute(_MIRROR, {"out_id": row.message_id, "status": values["status"]})
-        if updated and finished:
-            following = conn.execute(_FOLLOWING, {"source_id": row.source_id, "seq": row.seq}).scalar()
+    updated, following = _store_result(services, row, lease, values)
     if not updated:
         log.warning("outbox %s: lease lost before recording %s", row.id, status)
         return "lost", None
     if values["status"] == "failed":
         log.warning("outbox %s to %s failed for good: %s", row.id, row.zalo_id, error)
     return (values["status"] if values["status"] != "pending" else status), following
+
+
+def _store_result(services: "Services", row: Any, lease: dt.datetime, values: dict[str, Any]) -> tuple[bool, int | None]:
+    """Write a send's result, fenced by our lease; (still ours, the next row in order once finished).
+
+    If the lease ran out and another sender took the row, its result wins. On PostgreSQL this is
+    one statement on its own (pg_statements.record_send); on SQLite three in the write turn.
+    """
+    finished = values["status"] in ("sent", "failed")
+    params = {"row_id": row.id, "lease": lease, **values}
+    with services.single() as conn:
+        if conn.dialect.name == "postgresql":
+            found = conn.execute(record_send(tuple(sorted(values)), finished), params).first()
+            return found is not None, found.following if found is not None else None
+        if not conn.execute(_RECORD, {**params, "lease_until": None}).rowcount:
+            return False, None
+        if finished and row.message_id is not None:
+            conn.execute(_MIRROR, {"out_id": row.message_id, "status": values["status"]})
+        if not finished:
+            return True, None
+        return True, conn.execute(_FOLLOWING, {"source_id": row.source_id, "seq": row.seq}).scalar()
 
 
 def due_outbox_ids(services: "Services", now: dt.datetime | None = None, limit: int = 100) -> list[int]:

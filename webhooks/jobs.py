@@ -63,6 +63,16 @@ class Services:
         with self.database.direct.connect() as conn:
             yield conn
 
+    @contextmanager
+    def single(self) -> Iterator[Connection]:
+        """A connection for one-statement writes: autocommit on PostgreSQL, a write-turn transaction on SQLite."""
+        if self.database.writers is not None or self.database.engine.dialect.name != "postgresql":
+            with self.connection() as conn:
+                yield conn
+        else:
+            with self.database.direct.connect() as conn:
+                yield conn
+
     def __post_init__(self) -> None:
         if self.engines is None:
             from bot.dialogue import EngineHolder  # the core's engine; imported late so tests can swap it

@@ -13,6 +13,7 @@ from webhooks.db import dialect_insert
 from webhooks.delivery import LEASE, Claimed
 from webhooks.models import Citizen, ConversationRow, Handoff, Message, utcnow
 from webhooks.outbound import write_replies
+from webhooks.pg_statements import claim_and_swap, state_change
 from webhooks.zalo import EventError, InboundEvent, parse_event
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def _answer(services: "Services", zalo_id: str, text: str, event: InboundEvent, 
 _MESSAGES, _STATES = Message.__table__, ConversationRow.__table__
 _CLAIM = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.direction == "in",
                                   _MESSAGES.c.status == "received").returning(_MESSAGES.c.citizen_id))
-# Locking the citizen serialises writers per citizen on PostgreSQL (SQLite has one writer anyway).
+# Locking the citizen serialises handoff openings per citizen on PostgreSQL.
 _LOCK_CITIZEN = select(Citizen.id).where(Citizen.id == bindparam("citizen_id")).with_for_update()
 _READ_STATE = select(_STATES.c.data).where(_STATES.c.zalo_id == bindparam("zalo_id"))
 _DELETE_STATE = delete(_STATES).where(_STATES.c.zalo_id == bindparam("zalo_id"))
@@ -177,21 +178,46 @@ def _save_state(dialect: str) -> Any:
         "data": insert.excluded.data, "updated_at": insert.excluded.updated_at})
 
 
-def _write(conn: Connection, message_id: int, plan: _Plan, claim_first: bool) -> Answered:
+def _claim_then_check(conn: Connection, message_id: int, plan: _Plan) -> int | None:
+    """SQLite: claim, then compare the stored state with the one the engine saw, then save it."""
     citizen_id = conn.execute(_CLAIM, {"message_id": message_id, "status": plan.status, **plan.fields}).scalar()
+    if citizen_id is None or plan.store is None or not plan.store.touched:
+        return citizen_id
+    data = conn.execute(_READ_STATE, {"zalo_id": plan.zalo_id}).scalar()
+    if (dict(data) if data is not None else None) != plan.store.before:
+        raise _StateMoved()
+    if plan.store.after is None:
+        conn.execute(_DELETE_STATE, {"zalo_id": plan.zalo_id})
+    else:
+        conn.execute(_save_state(conn.dialect.name),
+                     {"zalo_id": plan.zalo_id, "data": plan.store.after, "updated_at": utcnow()})
+    return citizen_id
+
+
+def _claim_and_swap(conn: Connection, message_id: int, plan: _Plan) -> int | None:
+    """PostgreSQL: the claim and a compare-and-swap of the state in one statement (pg_statements)."""
+    store = plan.store if plan.store is not None and plan.store.touched else None
+    change = state_change(store.before, store.after) if store is not None else None
+    params = {"message_id": message_id, "status": plan.status, **plan.fields}
+    if store is not None:
+        params.update(state_key=plan.zalo_id, before=store.before, after=store.after, now=utcnow())
+    found = conn.execute(claim_and_swap(tuple(sorted(plan.fields)), change), params).first()
+    if found is None:
+        return None
+    if not found.swapped:
+        raise _StateMoved()  # the caller's transaction rolls the claim back
+    return found.citizen_id
+
+
+def _write(conn: Connection, message_id: int, plan: _Plan, claim_first: bool) -> Answered:
+    if conn.dialect.name == "postgresql":
+        citizen_id = _claim_and_swap(conn, message_id, plan)
+    else:
+        citizen_id = _claim_then_check(conn, message_id, plan)
     if citizen_id is None:
         return Answered([])
-    if conn.dialect.name != "sqlite":  # SQLite's single writer serialises these transactions already
-        conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id})
-    if plan.store is not None and plan.store.touched:
-        data = conn.execute(_READ_STATE, {"zalo_id": plan.zalo_id}).scalar()
-        if (dict(data) if data is not None else None) != plan.store.before:
-            raise _StateMoved()
-        if plan.store.after is None:
-            conn.execute(_DELETE_STATE, {"zalo_id": plan.zalo_id})
-        else:
-            conn.execute(_save_state(conn.dialect.name),
-                         {"zalo_id": plan.zalo_id, "data": plan.store.after, "updated_at": utcnow()})
+    if plan.open_handoff and conn.dialect.name != "sqlite":  # SQLite's single writer serialises these already
+        conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id})  # one open handoff per citizen
     if plan.open_handoff and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
         conn.execute(insert(Handoff.__table__).values(citizen_id=citizen_id, opened_at=utcnow()))
     lease = utcnow() + LEASE if claim_first else None

@@ -1,0 +1,42 @@
+"""PostgreSQL's folded statements: which state swap a turn needs, and how many statements a message costs."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from webhooks import jobs
+from webhooks.models import Message, Outbox
+from webhooks.pg_statements import ABSENT, DELETE, INSERT, UPDATE, state_change
+from tests.test_processing import store, text_event
+
+
+@pytest.mark.parametrize("before, after, change", [
+    (None, {"a": 1}, INSERT), ({"a": 1}, {"a": 2}, UPDATE), ({"a": 1}, None, DELETE), (None, None, ABSENT),
+    ({}, {}, UPDATE),  # an empty state is still a stored row
+])
+def test_state_change(before, after, change):
+    assert state_change(before, after) == change
+
+
+def test_answering_and_sending_a_message_on_postgresql_takes_five_statements(services):
+    if services.database.engine.dialect.name != "postgresql":
+        pytest.skip("the folded statements are PostgreSQL's; SQLite runs the plain ones in-process")
+    jobs.process_inbound(store(services, text_event("xin chào", "m0", user="u0")), services)  # tokens read once
+    message_id = store(services, text_event("lam giay khai sinh", "m1"))
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(services.database.engine, "before_cursor_execute", count)
+    try:
+        outbox_ids = jobs.process_inbound(message_id, services)
+    finally:
+        event.remove(services.database.engine, "before_cursor_execute", count)
+    assert len(outbox_ids) == 1
+    # read the message, claim it (and swap the state), write the reply and its outbox row, record the send
+    assert seen == ["SELECT", "WITH", "INSERT", "INSERT", "WITH"], seen
+    with services.database.session() as s:
+        assert s.get(Outbox, outbox_ids[0]).status == "sent"
+        out = s.scalars(select(Message).where(Message.reply_to_id == message_id)).one()
+        assert out.status == "sent"
