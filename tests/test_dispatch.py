@@ -5,6 +5,7 @@ import dataclasses
 import datetime as dt
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -205,3 +206,38 @@ def test_rq_jobs_carry_a_bounded_number_of_messages(services):
     fake._enqueue_inbound(list(range(2 * size + 1)))
     assert [len(ids) if isinstance(ids, list) else 1 for _, ids in enqueued] == [size, size, 1]
     assert [i for _, ids in enqueued for i in (ids if isinstance(ids, list) else [ids])] == list(range(2 * size + 1))
+
+
+def test_coalescer_holds_ids_while_jobs_wait_for_a_worker_then_passes_them_on_together():
+    flushed: list[list[int]] = []
+    waiting = [1]  # one job still queued
+    done = threading.Event()
+
+    def flush(ids: list[int]) -> None:
+        flushed.append(ids)
+        done.set()
+
+    coalescer = dispatch.Coalescer(flush, window=0.02, backlog=lambda: waiting[0], hold_max=30)
+    coalescer._last = time.monotonic()  # a flush just happened: the next ids are gathered
+    coalescer.add([1])
+    time.sleep(0.2)  # many windows, but the queued job is still waiting
+    coalescer.add([2, 3])
+    assert flushed == [] and coalescer.held > 1
+    waiting[0] = 0  # a worker took it
+    assert done.wait(10)
+    assert flushed == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("backlog, limit", [
+    (lambda: 1, {"hold_max": 0.05}),                # held too long: passed on anyway
+    (lambda: 1, {"max_ids": 3, "hold_max": 30}),    # a full job's worth: passed on
+    (lambda: 1 / 0, {"hold_max": 30}),              # the queue cannot be read: not held
+])
+def test_coalescer_never_holds_ids_for_ever(backlog, limit):
+    done = threading.Event()
+    flushed: list[list[int]] = []
+    coalescer = dispatch.Coalescer(lambda ids: (flushed.append(ids), done.set()), window=0.02, backlog=backlog, **limit)
+    coalescer._last = time.monotonic()
+    coalescer.add([1, 2, 3])
+    assert done.wait(10)
+    assert flushed == [[1, 2, 3]]

@@ -124,6 +124,25 @@ def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 60.0) ->
     return False
 
 
+def wait_workers(redis_url: str, count: int, timeout: float = 60.0) -> bool:
+    """Wait until `count` RQ workers listen on the bot's queue (they register once the engine is loaded)."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    from webhooks.dispatch import QUEUE_NAME
+
+    connection = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if Worker.count(queue=Queue(QUEUE_NAME, connection=connection)) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+    finally:
+        connection.close()
+
+
 def backlog(base: str) -> int | None:
     """Unanswered inbound plus unsent outbox rows according to /healthz (None when it does not answer)."""
     try:

