@@ -133,9 +133,9 @@ def wait_workers(redis_url: str, count: int, timeout: float = 60.0) -> bool:
 
     connection = Redis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + timeout
+        queue, deadline = Queue(QUEUE_NAME, connection=connection), time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if Worker.count(queue=Queue(QUEUE_NAME, connection=connection)) >= count:
+            if Worker.count(queue=queue) >= count:
                 return True
             time.sleep(0.1)
         return False

@@ -66,7 +66,7 @@ class Services:
     @contextmanager
     def single(self) -> Iterator[Connection]:
         """A connection for one-statement writes: autocommit on PostgreSQL, a write-turn transaction on SQLite."""
-        if self.database.writers is not None or self.database.engine.dialect.name != "postgresql":
+        if self.database.writers is not None:  # SQLite: Database.direct begins nothing there
             with self.connection() as conn:
                 yield conn
         else:

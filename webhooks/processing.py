@@ -178,9 +178,9 @@ def _save_state(dialect: str) -> Any:
         "data": insert.excluded.data, "updated_at": insert.excluded.updated_at})
 
 
-def _claim_then_check(conn: Connection, message_id: int, plan: _Plan) -> int | None:
+def _claim_then_check(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int | None:
     """SQLite: claim, then compare the stored state with the one the engine saw, then save it."""
-    citizen_id = conn.execute(_CLAIM, {"message_id": message_id, "status": plan.status, **plan.fields}).scalar()
+    citizen_id = conn.execute(_CLAIM, claim).scalar()
     if citizen_id is None or plan.store is None or not plan.store.touched:
         return citizen_id
     data = conn.execute(_READ_STATE, {"zalo_id": plan.zalo_id}).scalar()
@@ -194,11 +194,11 @@ def _claim_then_check(conn: Connection, message_id: int, plan: _Plan) -> int | N
     return citizen_id
 
 
-def _claim_and_swap(conn: Connection, message_id: int, plan: _Plan) -> int | None:
+def _claim_and_swap(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int | None:
     """PostgreSQL: the claim and a compare-and-swap of the state in one statement (pg_statements)."""
     store = plan.store if plan.store is not None and plan.store.touched else None
     change = state_change(store.before, store.after) if store is not None else None
-    params = {"message_id": message_id, "status": plan.status, **plan.fields}
+    params = dict(claim)
     if store is not None:
         params.update(state_key=plan.zalo_id, before=store.before, after=store.after, now=utcnow())
     found = conn.execute(claim_and_swap(tuple(sorted(plan.fields)), change), params).first()
@@ -210,16 +210,16 @@ def _claim_and_swap(conn: Connection, message_id: int, plan: _Plan) -> int | Non
 
 
 def _write(conn: Connection, message_id: int, plan: _Plan, claim_first: bool) -> Answered:
-    if conn.dialect.name == "postgresql":
-        citizen_id = _claim_and_swap(conn, message_id, plan)
-    else:
-        citizen_id = _claim_then_check(conn, message_id, plan)
+    claim = {"message_id": message_id, "status": plan.status, **plan.fields}
+    postgresql = conn.dialect.name == "postgresql"
+    citizen_id = (_claim_and_swap if postgresql else _claim_then_check)(conn, claim, plan)
     if citizen_id is None:
         return Answered([])
-    if plan.open_handoff and conn.dialect.name != "sqlite":  # SQLite's single writer serialises these already
-        conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id})  # one open handoff per citizen
-    if plan.open_handoff and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
-        conn.execute(insert(Handoff.__table__).values(citizen_id=citizen_id, opened_at=utcnow()))
+    if plan.open_handoff:
+        if postgresql:  # one open handoff per citizen; SQLite's single writer serialises these already
+            conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id})
+        if conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
+            conn.execute(insert(Handoff.__table__).values(citizen_id=citizen_id, opened_at=utcnow()))
     lease = utcnow() + LEASE if claim_first else None
     rows = write_replies(conn, citizen_id=citizen_id, zalo_id=plan.zalo_id, source_id=message_id,
                          replies=plan.replies, lease_first=lease)
