@@ -28,6 +28,23 @@ def test_a_job_waits_until_the_request_is_answered():
     assert gauge.waits == 1
 
 
+def test_a_momentary_dip_in_a_burst_does_not_let_the_job_through():
+    gauge = RequestGauge(max_wait=30, busy_at=1, settle=0.3)
+    gauge.started()
+
+    def burst() -> None:  # one client's response, then its next request 50 ms later; the burst ends at 0.5 s
+        time.sleep(0.1)
+        gauge.finished()
+        time.sleep(0.05)
+        gauge.started()
+        time.sleep(0.35)
+        gauge.finished()
+
+    threading.Thread(target=burst, daemon=True).start()
+    waited = gauge.wait_quiet()
+    assert 0.75 <= waited < 5  # went ahead only after the count stayed down for `settle`, not at the dip
+
+
 def test_the_wait_is_bounded_under_a_sustained_burst():
     gauge = RequestGauge(max_wait=0.2, busy_at=1)
     gauge.started()  # never finishes: a burst that does not stop
