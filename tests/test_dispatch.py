@@ -1,4 +1,4 @@
-"""Dispatch modes: in-process threads with the sweeper, and RQ on a real Redis (TEST_REDIS_URL)."""
+"""Dispatch modes: in-process threads with the sweeper, and the Huey queue on a real Redis (TEST_REDIS_URL)."""
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +38,7 @@ def test_create_dispatcher_picks_mode(services, settings):
     assert isinstance(dispatch.create_dispatcher(services, "threads"), dispatch.ThreadDispatcher)
     assert isinstance(dispatch.create_dispatcher(services, "manual"), dispatch.ManualDispatcher)
     redis_services = dataclasses.replace(services, settings=dataclasses.replace(settings, redis_url="redis://x"))
-    assert isinstance(dispatch.create_dispatcher(redis_services), dispatch.RQDispatcher)
+    assert isinstance(dispatch.create_dispatcher(redis_services), dispatch.RedisDispatcher)
     with pytest.raises(ValueError):
         dispatch.create_dispatcher(services, "carrier-pigeon")
 
@@ -91,29 +91,27 @@ def test_thread_dispatcher_drops_duplicate_submissions(services):
     assert dispatcher._queue.qsize() == 2
 
 
-@pytest.mark.skipif(not TEST_REDIS, reason="TEST_REDIS_URL not set: no Redis to run RQ against")
+@pytest.mark.skipif(not TEST_REDIS, reason="TEST_REDIS_URL not set: no Redis to run the queue against")
 @pytest.mark.timeout(60)
-def test_rq_mode_enqueues_and_a_simple_worker_answers(settings, db, engines, fake_zalo, post_event_to):
-    from rq import SimpleWorker
+def test_redis_mode_enqueues_and_a_worker_answers(settings, db, engines, fake_zalo, post_event_to):
+    from webhooks.task_queue import build_queue
 
     redis_settings = dataclasses.replace(settings, redis_url=TEST_REDIS)
     app = create_app({"SETTINGS": redis_settings, "DATABASE": db, "ENGINES": engines, "TESTING": True})
     dispatcher = dispatch.get_dispatcher(app)
-    assert isinstance(dispatcher, dispatch.RQDispatcher)
-    from rq import Queue
-
-    dispatcher.queue = Queue(f"zalo-bot-test-{uuid.uuid4().hex[:8]}", connection=dispatcher.redis)
+    assert isinstance(dispatcher, dispatch.RedisDispatcher)
+    dispatcher.queue = build_queue(TEST_REDIS, name=f"zalo-bot-test-{uuid.uuid4().hex[:8]}", blocking=False)
     try:
         post_event_to(app, load_payload("user_send_text"))
-        assert dispatcher.queue.count == 1 and fake_zalo.sends == []
+        assert dispatcher.queue.pending() == 1 and fake_zalo.sends == []
         jobs.configure(dispatch.get_services(app))
-        SimpleWorker([dispatcher.queue], connection=dispatcher.redis).work(burst=True, with_scheduler=False)
+        assert dispatcher.queue.run_until_empty() == 1
         assert len(fake_zalo.delivered()) == 1
         with db.session() as s:
             assert s.scalars(select(Outbox.status)).one() == "sent"
     finally:
         jobs.configure(None)
-        dispatcher.queue.delete(delete_jobs=True)
+        dispatcher.queue.flush()
 
 
 @pytest.fixture
@@ -197,12 +195,12 @@ def test_batch_job_pauses_before_each_message(services, monkeypatch):
     assert calls == ["pause", "answer 7", "pause", "answer 8"]  # a busy web tier is looked at between messages
 
 
-def test_rq_jobs_carry_a_bounded_number_of_messages(services):
+def test_queued_jobs_carry_a_bounded_number_of_messages(services):
     enqueued: list[tuple[str, object]] = []
-    fake = dispatch.RQDispatcher.__new__(dispatch.RQDispatcher)
+    fake = dispatch.RedisDispatcher.__new__(dispatch.RedisDispatcher)
     fake._enqueue = lambda func, ids: enqueued.append((func, ids))  # type: ignore[method-assign]
     fake.submit_inbound = lambda message_id: enqueued.append(("one", message_id))  # type: ignore[method-assign]
-    size = dispatch.RQDispatcher.JOB_MESSAGES
+    size = dispatch.RedisDispatcher.JOB_MESSAGES
     fake._enqueue_inbound(list(range(2 * size + 1)))
     assert [len(ids) if isinstance(ids, list) else 1 for _, ids in enqueued] == [size, size, 1]
     assert [i for _, ids in enqueued for i in (ids if isinstance(ids, list) else [ids])] == list(range(2 * size + 1))
@@ -241,3 +239,21 @@ def test_coalescer_never_holds_ids_for_ever(backlog, limit):
     coalescer.add([1, 2, 3])
     assert done.wait(10)
     assert flushed == [[1, 2, 3]]
+
+
+def test_redis_away_at_enqueue_loses_nothing_the_worker_sweeper_answers_it(settings, db, engines, fake_zalo,
+                                                                          post_event_to, caplog):
+    dead = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0", enqueue_window=0)  # nothing listens
+    app = create_app({"SETTINGS": dead, "DATABASE": db, "ENGINES": engines, "TESTING": True})
+    assert set(dispatch.get_dispatcher(app).queue.tasks) == {"process_inbound", "process_inbound_many", "deliver"}
+    assert post_event_to(app, load_payload("user_send_text")).status_code == 200  # stored: Zalo need not retry
+    assert "could not enqueue process_inbound" in caplog.text
+    with db.session() as s:
+        message_id = s.scalars(select(Message.id).where(Message.direction == "in")).one()
+        s.execute(update(Message).where(Message.id == message_id).values(created_at=utcnow() - dt.timedelta(minutes=5)))
+    services = dataclasses.replace(dispatch.get_services(app), dispatcher=dispatch.ManualDispatcher(
+        dispatch.get_services(app)))
+    sweeper = dispatch.Sweeper(services, lambda i: jobs.process_inbound(i, services),
+                               lambda i: jobs.deliver(i, services))
+    assert sweeper.sweep_once() == 1  # what `python -m bot worker` runs next to the queue
+    assert len(fake_zalo.delivered()) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 CORE = sorted((Path(__file__).resolve().parent.parent / "bot").glob("*.py"))
-FORBIDDEN = ("flask", "sqlalchemy", "webhooks", "requests", "redis", "rq", "gunicorn", "alembic")
+FORBIDDEN = ("flask", "sqlalchemy", "webhooks", "requests", "redis", "huey", "gunicorn", "alembic")
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)

@@ -13,8 +13,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app; `test_config` may carry SETTINGS (a Settings) and Flask options.
 
     Service options (all optional): DATABASE (a webhooks.db.Database), ENGINES (an EngineHolder-like
-    object with .get()), ZALO_CLIENT (a ZaloClient-like object), DISPATCH_MODE (threads | rq | manual;
-    default rq when REDIS_URL is set, else threads — threads start only with dispatcher.start()).
+    object with .get()), ZALO_CLIENT (a ZaloClient-like object), DISPATCH_MODE (threads | redis | manual;
+    default redis when REDIS_URL is set, else threads — threads start only with dispatcher.start()).
     The schema is not created here: `python -m bot serve` migrates before forking, tests use fixtures.
     """
     from webhooks import db, dispatch, routes

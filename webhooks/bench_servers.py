@@ -1,4 +1,4 @@
-"""Processes of `bench-webhook`: the real server, RQ workers, and the bare baseline under `serve`'s gunicorn."""
+"""Processes of `bench-webhook`: the real server, queue workers, and the bare baseline under `serve`'s gunicorn."""
 # `python -m webhooks.bench_servers --port P --workers W --threads T` serves the bare baseline: a Flask app
 # whose route answers 200, run by `serve`'s own BotServer class with the same options.
 from __future__ import annotations
@@ -78,15 +78,20 @@ class Processes:
         self.started.append((process, log, path))
         return process
 
-    def tail(self, process: subprocess.Popen, lines: int = 30) -> str:
-        """The end of a process's log (for error messages)."""
-        for started, _log, path in self.started:
+    def output(self, process: subprocess.Popen) -> str:
+        """What a started process has logged so far."""
+        for started, log, path in self.started:
             if started is process:
-                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                log.flush()
+                return path.read_text(errors="replace")
         return ""
 
+    def tail(self, process: subprocess.Popen, lines: int = 30) -> str:
+        """The end of a process's log (for error messages)."""
+        return "\n".join(self.output(process).splitlines()[-lines:])
+
     def stop_all(self) -> None:
-        """SIGTERM each group (gunicorn and RQ shut down gracefully), SIGKILL what is left after 15 s."""
+        """SIGTERM each group (gunicorn and the queue workers shut down gracefully), SIGKILL what is left after 15 s."""
         for process, _log, _path in self.started:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -124,23 +129,18 @@ def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 60.0) ->
     return False
 
 
-def wait_workers(redis_url: str, count: int, timeout: float = 60.0) -> bool:
-    """Wait until `count` RQ workers listen on the bot's queue (they register once the engine is loaded)."""
-    from redis import Redis
-    from rq import Queue, Worker
+def wait_ready(procs: "Processes", workers: list[subprocess.Popen], timeout: float = 60.0) -> bool:
+    """Wait until every `python -m bot worker` in `workers` logged that it consumes (engine loaded)."""
+    from webhooks.task_queue import READY
 
-    from webhooks.dispatch import QUEUE_NAME
-
-    connection = Redis.from_url(redis_url)
-    try:
-        queue, deadline = Queue(QUEUE_NAME, connection=connection), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if Worker.count(queue=queue) >= count:
-                return True
-            time.sleep(0.1)
-        return False
-    finally:
-        connection.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in workers):
+            return False
+        if all(READY in procs.output(process) for process in workers):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def backlog(base: str) -> int | None:
@@ -192,17 +192,14 @@ def pg_schema(url: str) -> Iterator[str]:
 
 
 def empty_queue(redis_url: str) -> int:
-    """Drop jobs a killed earlier run left in the bot's RQ queue (their ids point into a dropped schema)."""
-    from redis import Redis
-    from rq import Queue
+    """Drop jobs a killed earlier run left in the bot's queue (their ids point into a dropped schema)."""
+    from webhooks.task_queue import build_queue
 
-    from webhooks.dispatch import QUEUE_NAME
-
-    connection = Redis.from_url(redis_url)
+    queue = build_queue(redis_url, blocking=False)
     try:
-        return int(Queue(QUEUE_NAME, connection=connection).empty())
+        return queue.flush()
     finally:
-        connection.close()
+        queue.redis.connection_pool.disconnect()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,13 +134,13 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, log_dir: Path) -
         base, env = f"http://127.0.0.1:{port}", bs.service_env(fake, port, database_url, redis_url)
         env.update(item.split("=", 1) for item in args.server_env)
         server = procs.start(f"{name}-serve", ["-m", "bot", "serve", "--host", "127.0.0.1", *sizes], env)
-        for n in range(args.rq_workers if redis_url else 0):
-            procs.start(f"{name}-worker-{n}", ["-m", "bot", "worker"], env)
+        workers = [procs.start(f"{name}-worker-{n}", ["-m", "bot", "worker"], env)
+                   for n in range(args.queue_workers if redis_url else 0)]
         if not bs.wait_healthy(base, server):
             raise RuntimeError(f"`python -m bot serve` did not start:\n{procs.tail(server)}")
-        if redis_url and not bs.wait_workers(redis_url, args.rq_workers):
-            raise RuntimeError("`python -m bot worker` did not start listening:\n"
-                               + "\n".join(procs.tail(p) for p, _log, _path in procs.started[1:]))
+        if not bs.wait_ready(procs, workers):
+            raise RuntimeError("`python -m bot worker` did not start consuming:\n"
+                               + "\n".join(procs.tail(p) for p in workers))
         report["sustained"] = _sustained(args, fake, base, run)
         webhook_result = _closed(args, fake, base, run)
         drained, waited = bs.wait_drained(base, args.drain_timeout)
@@ -266,7 +266,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--drain-timeout", type=float, default=180.0, help="max seconds for the burst's backlog")
     p.add_argument("--workers", type=int, help="gunicorn workers (default: as `serve` for that database)")
     p.add_argument("--threads", type=int, help="threads per worker (default: as `serve` for that database)")
-    p.add_argument("--rq-workers", type=int, default=2, help="`python -m bot worker` processes (pg backend)")
+    p.add_argument("--queue-workers", type=int, default=2, help="`python -m bot worker` processes (pg backend)")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra environment for `serve` and `worker` (e.g. BOT_ANSWER_DEFER_MAX=0); repeatable")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG,

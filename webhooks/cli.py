@@ -1,4 +1,4 @@
-"""`python -m bot serve` (gunicorn + in-process delivery) and `python -m bot worker` (RQ on Redis)."""
+"""`python -m bot serve` (gunicorn + in-process delivery) and `python -m bot worker` (the Redis queue)."""
 from __future__ import annotations
 
 import argparse
@@ -130,12 +130,10 @@ def _worker_exit(server: Any, _worker: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Run jobs from Redis with a non-forking RQ worker, plus the outbox sweeper."""
-    from rq import SimpleWorker
-
+    """Run jobs from the Redis queue with Huey's consumer, plus the outbox sweeper."""
     from webhooks import jobs, migrate
     from webhooks.db import Database
-    from webhooks.dispatch import RQDispatcher, Sweeper
+    from webhooks.dispatch import RedisDispatcher, Sweeper
     from webhooks.priority import wait_web_quiet
 
     checked = _checked(settings)
@@ -146,25 +144,27 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    logging.getLogger("huey").setLevel(logging.WARNING)  # two lines per job at INFO; failures still show
     if checked.worker_nice:
         os.nice(checked.worker_nice)  # answering yields to acknowledging when both share a host
     migrate.upgrade(checked.database_url)
     services = jobs.Services(settings=checked, database=Database(checked.database_url))
-    dispatcher = RQDispatcher(services)
+    dispatcher = RedisDispatcher(services)
     services.dispatcher = dispatcher
     if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy
         services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
     services.client  # noqa: B018 (built now: token seeding and imports are not the first reply's wait)
     freeze_startup_objects()
+    if args.burst:
+        print(f"ran {dispatcher.queue.run_until_empty()} job(s)")
+        return 0
     # The sweeper runs jobs itself (this process is where jobs run anyway), so a backlog never piles up
     # duplicate queue entries; claims keep it from racing the queued copies.
     sweeper = Sweeper(services, lambda i: jobs.process_inbound(i, services), lambda i: jobs.deliver(i, services))
-    if not args.burst:
-        sweeper.start()
-    worker = SimpleWorker([dispatcher.queue], connection=dispatcher.redis)
+    sweeper.start()
     try:
-        worker.work(burst=args.burst, with_scheduler=False)
+        dispatcher.queue.consume(threads=args.threads)
     finally:
         sweeper.stop()
     return 0
@@ -178,8 +178,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=None, help="default: 2")
     p.add_argument("--threads", type=int, default=None, help="default: 8")
     p.set_defaults(func=cmd_serve)
-    p = subparsers.add_parser("worker", help="chạy hàng đợi RQ khi có REDIS_URL")
-    p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    p = subparsers.add_parser("worker", help="chạy hàng đợi trên Redis khi có REDIS_URL")
+    p.add_argument("--burst", action="store_true", help="run the waiting jobs, then stop")
+    p.add_argument("--threads", type=int, default=1, help="jobs run at once in this process (default 1)")
     p.set_defaults(func=cmd_worker)
 
 

@@ -1,4 +1,4 @@
-"""Where jobs run: daemon threads in the web process, or an RQ queue drained by `python -m bot worker`."""
+"""Where jobs run: daemon threads in the web process, or a Huey queue on Redis drained by `python -m bot worker`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,6 @@ from webhooks.priority import BusyBeacon, RequestGauge
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "zalo-bot"
 SWEEP_INTERVAL = 1.0  # seconds between sweeps for due outbox rows and unanswered inbound messages
 # An inbound row normally is being answered within milliseconds; past this its process probably died.
 INBOUND_GRACE = dt.timedelta(seconds=10)
@@ -153,32 +152,32 @@ class ThreadDispatcher:
         self._threads = []
 
 
-class RQDispatcher:
-    """Redis mode: jobs go to an RQ queue; web processes keep no state (a window's ids at most)."""
+class RedisDispatcher:
+    """Redis mode: jobs go to a Huey queue (task_queue); web processes keep no state (a window's ids at most)."""
 
     # Messages per answering job: a job's messages may each wait for a busy web tier (wait_web_quiet),
-    # and the whole job must stay well inside its timeout.
+    # and one job should not hold a worker thread for long.
     JOB_MESSAGES = 16
 
     def __init__(self, services: Services, gauge: RequestGauge | None = None):
-        from redis import Redis
-        from rq import Queue
+        from webhooks.task_queue import build_queue
 
         self.services, self.gauge = services, gauge
-        self.redis = Redis.from_url(services.settings.redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.redis)
-        self.inbound = Coalescer(self._enqueue_inbound, services.settings.enqueue_window)
+        self.queue = build_queue(services.settings.redis_url)
+        self.redis = self.queue.redis
+        self.inbound = Coalescer(self._enqueue_inbound, services.settings.enqueue_window,
+                                 backlog=self.queue.pending, max_ids=self.JOB_MESSAGES)
         self.beacon = BusyBeacon(gauge, self.redis) if gauge is not None else None
 
-    def _enqueue(self, func: str, job_id: int | list[int]) -> None:
+    def _enqueue(self, task: str, job_id: int | list[int]) -> None:
         try:
-            self.queue.enqueue(func, job_id, result_ttl=0, job_timeout=120)
+            self.queue.enqueue(task, job_id)
         except Exception:  # the row is stored; the worker's sweeper finds it when Redis is back
-            log.exception("could not enqueue %s(%s)", func, job_id)
+            log.exception("could not enqueue %s(%s)", task, job_id)
 
     def submit_inbound(self, message_id: int) -> None:
         """Enqueue processing of an inbound message."""
-        self._enqueue("webhooks.jobs.process_inbound", message_id)
+        self._enqueue("process_inbound", message_id)
 
     def submit_inbound_many(self, message_ids: list[int]) -> None:
         """Enqueue messages for answering, several per job (see Coalescer)."""
@@ -191,11 +190,11 @@ class RQDispatcher:
             if len(chunk) == 1:
                 self.submit_inbound(chunk[0])
             else:
-                self._enqueue("webhooks.jobs.process_inbound_many", chunk)
+                self._enqueue("process_inbound_many", chunk)
 
     def submit_delivery(self, outbox_id: int) -> None:
         """Enqueue delivery of an outbox row."""
-        self._enqueue("webhooks.jobs.deliver", outbox_id)
+        self._enqueue("deliver", outbox_id)
 
     def start(self) -> None:
         """In a web process: start telling workers when it is busy (the worker runs the jobs)."""
@@ -251,10 +250,10 @@ class ManualDispatcher:
 
 
 def create_dispatcher(services: Services, mode: str | None = None) -> Dispatcher:
-    """A dispatcher for `mode` (threads | rq | manual); rq when REDIS_URL is set, else threads."""
-    mode = mode or ("rq" if services.settings.redis_url else "threads")
-    if mode == "rq":
-        return RQDispatcher(services, _gauge(services))
+    """A dispatcher for `mode` (threads | redis | manual); redis when REDIS_URL is set, else threads."""
+    mode = mode or ("redis" if services.settings.redis_url else "threads")
+    if mode == "redis":
+        return RedisDispatcher(services, _gauge(services))
     if mode == "manual":
         return ManualDispatcher(services)
     if mode == "threads":

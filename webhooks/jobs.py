@@ -1,4 +1,4 @@
-"""The two background jobs, identical in-process and on RQ: process_inbound(id) and deliver(id)."""
+"""The background jobs, identical in-process and on the Redis queue: process_inbound(id) and deliver(id)."""
 from __future__ import annotations
 
 import logging
@@ -116,20 +116,20 @@ _configured: Services | None = None
 
 
 def configure(services: Services | None) -> None:
-    """Set the services RQ-run jobs use in this process (the worker command does this)."""
+    """Set the services queued jobs use in this process (the worker command does this)."""
     global _configured
     _configured = services
 
 
 def current() -> Services:
-    """The configured services, built from the environment when a bare `rq worker` runs the job."""
+    """The configured services, built from the environment when nothing configured them."""
     global _configured
     if _configured is None:
         from webhooks.dispatch import create_dispatcher
 
         settings = Settings.from_env().checked()
         services = Services(settings=settings, database=Database(settings.database_url))
-        services.dispatcher = create_dispatcher(services, "rq" if settings.redis_url else "threads")
+        services.dispatcher = create_dispatcher(services, "redis" if settings.redis_url else "threads")
         _configured = services
     return _configured
 
