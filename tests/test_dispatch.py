@@ -190,7 +190,7 @@ def test_coalescer_passes_ids_on_at_once_when_idle_and_gathers_them_within_a_win
 def test_batch_job_pauses_before_each_message(services, monkeypatch):
     calls: list[str] = []
     monkeypatch.setattr(jobs, "process_inbound", lambda message_id, _services=None: calls.append(f"answer {message_id}"))
-    paused = dataclasses.replace(services, pause=lambda since: calls.append("pause"))
+    paused = dataclasses.replace(services, pause=lambda: calls.append("pause"))
     jobs.process_inbound_many([7, 8], paused)
     assert calls == ["pause", "answer 7", "pause", "answer 8"]  # a busy web tier is looked at between messages
 

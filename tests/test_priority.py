@@ -53,14 +53,6 @@ def test_the_wait_is_bounded_under_a_sustained_burst():
     assert 0.15 <= time.monotonic() - began < 5  # gave up waiting: the job goes ahead
 
 
-def test_the_bound_runs_from_the_hand_over_so_a_backlog_drains_without_waiting():
-    gauge = RequestGauge(max_wait=0.5, busy_at=1)
-    gauge.started()  # busy throughout
-    assert gauge.wait_quiet(since=time.monotonic() - 2) == 0.0 and gauge.waits == 0  # queued 2 s ago: go
-    waited = gauge.wait_quiet(since=time.monotonic() - 0.3)  # queued 0.3 s ago: 0.2 s of its bound left
-    assert 0.1 <= waited < 0.4 and gauge.waits == 1
-
-
 def test_middleware_counts_until_the_response_is_closed():
     gauge = RequestGauge(max_wait=1)
     seen = []
@@ -150,8 +142,6 @@ def test_worker_waits_while_the_beacon_runs_but_never_longer_than_max_wait():
     try:
         time.sleep(3 * BusyBeacon.EVERY)  # two busy looks in a row
         assert 0.45 <= wait_web_quiet(redis, max_wait=0.5) < 1.5  # busy the whole time: bounded by max_wait
-        job_began = time.monotonic() - 0.4  # a batch job that already paused 0.4 s of its 0.5
-        assert wait_web_quiet(redis, max_wait=0.5, since=job_began) < 0.3
         gauge.finished()
         time.sleep(BusyBeacon.TTL_MS / 1000 + 0.1)
         assert wait_web_quiet(redis, max_wait=5) < 0.05

@@ -152,7 +152,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     dispatcher = RedisDispatcher(services)
     services.dispatcher = dispatcher
     if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy
-        services.pause = lambda since=None: wait_web_quiet(dispatcher.redis, checked.answer_defer_max, since)
+        services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
     services.client  # noqa: B018 (built now: token seeding and imports are not the first reply's wait)
     freeze_startup_objects()

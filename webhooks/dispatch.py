@@ -5,7 +5,6 @@ import datetime as dt
 import logging
 import queue
 import threading
-import time
 from typing import Callable, Protocol
 
 from flask import Flask
@@ -88,7 +87,7 @@ class ThreadDispatcher:
 
     def __init__(self, services: Services, workers: int = 2, gauge: RequestGauge | None = None):
         self.services, self.workers, self.gauge = services, max(1, workers), gauge
-        self._queue: queue.Queue[tuple[str, int, float] | None] = queue.Queue()  # kind, id, when handed over
+        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._pending: set[tuple[str, int]] = set()  # queued or running: the sweeper must not pile up copies
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -99,7 +98,7 @@ class ThreadDispatcher:
             if (kind, job_id) in self._pending:
                 return
             self._pending.add((kind, job_id))
-        self._queue.put((kind, job_id, time.monotonic()))
+        self._queue.put((kind, job_id))
 
     def submit_inbound(self, message_id: int) -> None:
         """Queue processing of an inbound message."""
@@ -119,9 +118,9 @@ class ThreadDispatcher:
             item = self._queue.get()
             if item is None:
                 return
-            kind, job_id, submitted = item
+            kind, job_id = item
             if self.gauge is not None:
-                self.gauge.wait_quiet(since=submitted)
+                self.gauge.wait_quiet()
             try:
                 if kind == "inbound":
                     jobs.process_inbound(job_id, self.services)
@@ -131,7 +130,7 @@ class ThreadDispatcher:
                 log.exception("%s job %s failed", kind, job_id)
             finally:
                 with self._lock:
-                    self._pending.discard((kind, job_id))
+                    self._pending.discard(item)
 
     def start(self) -> None:
         """Start the pool and the sweeper (once per process, after fork)."""

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -30,8 +29,7 @@ class Services:
     engines: Any = None  # bot.dialogue.EngineHolder (anything with .get() -> Engine)
     client_override: Any = None  # a ZaloClient-like object (tests); built from settings otherwise
     dispatcher: "Dispatcher | None" = None
-    # called before each message of a batch job (python -m bot worker) with `since`, when the job began
-    pause: Callable[..., Any] | None = None
+    pause: Callable[[], Any] | None = None  # called before each message of a batch job (python -m bot worker)
     _client: Any = field(default=None, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -163,10 +161,9 @@ def process_inbound(message_id: int, services: Services | None = None) -> list[i
 def process_inbound_many(message_ids: list[int], services: Services | None = None) -> None:
     """process_inbound for messages the webhook stored together; one failing leaves the rest going."""
     services = services or current()
-    began = time.monotonic()  # the pauses share one bound per job: 16 messages must not wait 16 times as long
     for message_id in message_ids:
         if services.pause is not None:
-            services.pause(since=began)  # a worker sharing the host with a busy web tier lets it acknowledge first
+            services.pause()  # a worker sharing the host with a busy web tier lets it acknowledge first
         try:
             process_inbound(message_id, services)
         except Exception:  # stays "received": the sweeper brings it back

@@ -56,21 +56,13 @@ class RequestGauge:
         with self._active.get_lock():
             self._active.value -= 1
 
-    def wait_quiet(self, since: float | None = None) -> float:
-        """Block while `busy_at` or more requests are in progress (until quiet for `settle`), at most `max_wait`.
-
-        With `since` (time.monotonic() when the job was handed over) the bound runs from then: a job
-        that already waited in the queue waits that much less, and one older than `max_wait` not at
-        all. A backlog then drains at full speed instead of every job waiting its own second (at a
-        steady rate on a slow host that turned a short pile-up into replies seconds late).
-        """
+    def wait_quiet(self) -> float:
+        """Block while `busy_at` or more requests are in progress (until quiet for `settle`), at most `max_wait`."""
         if self.max_wait <= 0 or self._active.value < self.busy_at:
             return 0.0
-        began = now = time.monotonic()
-        deadline, quiet_since = (began if since is None else since) + self.max_wait, None
-        if deadline <= now:
-            return 0.0
         self.waits += 1
+        began = now = time.monotonic()
+        deadline, quiet_since = began + self.max_wait, None
         while now < deadline:
             if self._active.value >= self.busy_at:
                 quiet_since = None
@@ -170,11 +162,10 @@ class BusyBeacon:
             self._thread = None
 
 
-def wait_web_quiet(redis: Any, max_wait: float, since: float | None = None, key: str = BUSY_KEY,
-                   poll: float = 0.01) -> float:
-    """Block while a web process reports being busy (BusyBeacon), at most `max_wait` from `since` (default now)."""
+def wait_web_quiet(redis: Any, max_wait: float, key: str = BUSY_KEY, poll: float = 0.01) -> float:
+    """Block while a web process reports being busy (BusyBeacon), at most `max_wait`; the seconds waited."""
     began = time.monotonic()
-    deadline = (began if since is None else since) + max_wait
+    deadline = began + max_wait
     try:
         while time.monotonic() < deadline and redis.exists(key):
             time.sleep(poll)
