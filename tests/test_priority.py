@@ -28,21 +28,40 @@ def test_a_job_waits_until_the_request_is_answered():
     assert gauge.waits == 1
 
 
-def test_a_momentary_dip_in_a_burst_does_not_let_the_job_through():
-    gauge = RequestGauge(max_wait=30, busy_at=1, settle=0.3)
-    gauge.started()
+def _drive(gauge: RequestGauge, steps: list[tuple[int, float]]) -> threading.Thread:
+    """Set the gauge's count to each value for its seconds, in a thread; 0 at the end."""
+    def run() -> None:
+        for count, seconds in steps + [(0, 0.0)]:
+            while gauge.active < count:
+                gauge.started()
+            while gauge.active > count:
+                gauge.finished()
+            time.sleep(seconds)
 
-    def burst() -> None:  # one client's response, then its next request 50 ms later; the burst ends at 0.5 s
-        time.sleep(0.1)
-        gauge.finished()
-        time.sleep(0.05)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_momentary_dips_in_a_burst_do_not_let_the_job_through():
+    gauge = RequestGauge(max_wait=30, busy_at=4, settle=0.1)
+    for _ in range(8):
         gauge.started()
-        time.sleep(0.35)
-        gauge.finished()
-
-    threading.Thread(target=burst, daemon=True).start()
+    # 16 clients: 8 requests in progress, dropping to none for an instant between responses; 0.6 s
+    _drive(gauge, [(8, 0.08), (0, 0.02)] * 6)
     waited = gauge.wait_quiet()
-    assert 0.75 <= waited < 5  # went ahead only after the count stayed down for `settle`, not at the dip
+    assert 0.55 <= waited < 5  # went ahead after the burst, not at the first dip
+
+
+def test_a_steady_rate_that_touches_the_threshold_now_and_then_does_not_hold_the_job():
+    gauge = RequestGauge(max_wait=30, busy_at=4, settle=0.1)
+    for _ in range(5):
+        gauge.started()
+    # one request in progress on average, a pile-up of five for 10 ms every 50 ms; for 3 s
+    driver = _drive(gauge, [(5, 0.01), (1, 0.04)] * 60)
+    waited = gauge.wait_quiet()
+    assert waited < 0.5  # the mean over the window is low: not a burst
+    driver.join(5)
 
 
 def test_the_wait_is_bounded_under_a_sustained_burst():
