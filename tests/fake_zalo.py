@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
+from tests.zalo_echo import echo_payload, post_echo
+
 SEND_PATH = "/v3.0/oa/message/cs"
 OAUTH_PATH = "/v4/oa/access_token"
 INVALID_REFRESH_TOKEN = -14014  # what the fake answers for an unknown or reused refresh token
@@ -26,6 +28,7 @@ class SendRecord:
     headers: dict[str, str]
     time: float
     outcome: str = ""  # sent | error <code> | http <status> | dropped | delayed
+    message_id: str | None = None  # what Zalo answered for an accepted send (and echoes back)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class _Script:
     """Queued behaviours, consumed one per request in arrival order."""
 
     drops: int = 0
+    lost_answers: int = 0  # accepted (and echoed), then the connection closed before the answer
     delays: deque[float] = field(default_factory=deque)
     statuses: deque[int] = field(default_factory=deque)
     errors: deque[int] = field(default_factory=deque)
@@ -103,6 +107,8 @@ class FakeZalo:
         self.refreshes: list[RefreshRecord] = []
         self.used_refresh_tokens: set[str] = set()
         self.on_send: Callable[[SendRecord], None] | None = None  # runs in the server thread
+        self.oa_id = "fake-oa"
+        self._echo_target: tuple[str, str] | None = None  # (webhook URL, OA secret key): see echo_to
         self.is_down = False
         self._send_script, self._oauth_script = _Script(), _Script()
         self._serial = itertools.count(2)
@@ -172,6 +178,19 @@ class FakeZalo:
         with self._lock:
             self._script(oauth).drops += n
 
+    def lose_answer_next(self, n: int) -> None:
+        """The next n sends are accepted, then their connection closes unanswered (the client cannot know)."""
+        with self._lock:
+            self._send_script.lost_answers += n
+
+    def echo_to(self, webhook_url: str, oa_secret_key: str) -> None:
+        """Post a signed `oa_send_text` echo of every accepted send to `webhook_url`, as Zalo does."""
+        self._echo_target = (webhook_url, oa_secret_key)
+
+    def echo_payload(self, record: SendRecord) -> dict[str, Any]:
+        """The webhook event Zalo posts back for an accepted send (see tests/zalo_echo.py)."""
+        return echo_payload(self.app_id, self.oa_id, record)
+
     def down(self) -> None:
         """Every request is dropped until up()."""
         self.is_down = True
@@ -240,8 +259,17 @@ class FakeZalo:
                 record.outcome = f"error {code}"
                 return _json({"error": code, "message": f"scripted error {code}"})
             answer = self._refresh(record) if oauth else self._send(record)  # type: ignore[arg-type]
-        if not oauth and self.on_send is not None and record.outcome == "sent":
-            self.on_send(record)  # type: ignore[arg-type]
+            lose = not oauth and record.outcome == "sent" and script.lost_answers > 0
+            if lose:
+                script.lost_answers -= 1
+        if not oauth and record.outcome == "sent":
+            if self.on_send is not None:
+                self.on_send(record)  # type: ignore[arg-type]
+            if self._echo_target is not None:  # Zalo's echo comes on its own, whatever our connection does
+                echo = (self._echo_target, self.echo_payload(record))
+                threading.Thread(target=post_echo, args=echo, daemon=True).start()
+        if lose:
+            raise _Dropped()
         return _json(answer)
 
     def _send(self, record: SendRecord) -> dict[str, Any]:
@@ -253,9 +281,8 @@ class FakeZalo:
         if not record.user_id or not isinstance(text, str) or len(text) > 2000:
             record.outcome = "error -201"
             return {"error": -201, "message": "Parameters are invalid"}
-        record.outcome = "sent"
-        return {"error": 0, "message": "Success",
-                "data": {"message_id": f"fake-msg-{next(self._serial)}", "user_id": record.user_id}}
+        record.outcome, record.message_id = "sent", f"fake-msg-{next(self._serial)}"
+        return {"error": 0, "message": "Success", "data": {"message_id": record.message_id, "user_id": record.user_id}}
 
     def _refresh(self, record: RefreshRecord) -> dict[str, Any]:
         form, given = record.form, record.form.get("refresh_token", "")

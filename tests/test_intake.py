@@ -140,3 +140,22 @@ def test_on_postgresql_a_batch_is_one_statement_and_on_sqlite_it_runs_in_the_wri
         assert len(planned.statements) == 1 and planned.statements[0].sql.lstrip().startswith("WITH")
     else:
         assert len(planned.statements) == 3  # follow/unfollow citizens, the others, then the messages
+
+
+def test_a_batch_numbers_its_messages_in_arrival_order(db):
+    # A citizen's later message must be answered after the earlier one: ids follow arrival.
+    events = [event("user_send_text", f"u{(n * 5) % 3}", f"order-{n}", text=f"câu {n}") for n in range(12)]
+    with db.session() as s:
+        ids = [a.message_id for a in accept_events(s.connection(), events)]
+    assert None not in ids and ids == sorted(ids)
+
+
+def test_on_postgresql_the_batch_statement_is_one_text_for_any_size(db):
+    from webhooks.inbound_rows import plan_events
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one multi-row INSERT per row count, in-process: no server to prepare it")
+    sizes = [1, 2, 7, 30]
+    texts = {plan_events(db.engine.dialect, [event("user_send_text", f"u{n}", f"s{size}-{n}") for n in range(size)])
+             .statements[0].sql for size in sizes}
+    assert len(texts) == 1

@@ -61,6 +61,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp_path = tmp_path_factory.mktemp(f"serve-{request.param}")
     with FakeZalo() as fake:
         port = free_port()
+        fake.echo_to(f"http://127.0.0.1:{port}/webhooks/zalo", SECRET)  # as Zalo: every accepted send comes back
         env = server_env(fake, tmp_path, port)
         log = open(tmp_path / "server.log", "wb")
         helpers = []
@@ -165,6 +166,22 @@ def test_retries_signatures_and_health_on_the_real_server(server):
     assert (health["database"], health["signature_rejections"]) == ("ok", 3)
     assert wait_for(lambda: requests.get(base + "/healthz", timeout=5).json()["outbox_backlog"] == 0)
     assert len(fake.delivered()) == before + 1
+
+
+@pytest.mark.timeout(90)
+def test_a_reply_whose_answer_was_lost_goes_out_once(server, engines):
+    # Zalo accepts the send, the answer never comes back: the sender retries, but Zalo's echo of the
+    # text reached the webhook first, so the retry records it as sent instead of sending it again.
+    base, fake = server
+    citizen = Citizen(base, fake, user="8000000000000000003")
+    replies = len(engines.get().respond(citizen.user, "xin chào", MemoryStateStore()).replies)
+    before = len(fake.delivered())
+    fake.lose_answer_next(1)
+    assert citizen.post(citizen.event("xin chào")).status_code == 200
+    assert wait_for(lambda: len(fake.delivered()) >= before + replies)
+    assert wait_for(lambda: requests.get(base + "/healthz", timeout=5).json()["outbox_backlog"] == 0, 30)
+    assert len(fake.delivered()) == before + replies
+    assert requests.get(base + "/healthz", timeout=5).json()["outbox_failed"] == 0
 
 
 def test_missing_secret_stops_start_up_naming_it(tmp_path):

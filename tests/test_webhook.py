@@ -18,6 +18,7 @@ EVENTS = {
     "user_send_text": (200, "stored", 1),
     "ids_as_numbers": (200, "stored", 1),
     "text_control_chars": (200, "stored", 1),
+    "text_lone_surrogates": (200, "stored", 1),  # JSON escapes no database text can hold
     "follow": (200, "stored", 1),
     "user_click_chatnow": (200, "stored", 1),
     "unfollow": (200, "recorded", 0),

@@ -84,7 +84,7 @@ PARSED = {
     "user_send_business_card": ("media", USER, "card0001", None),
     "user_send_location": ("location", USER, "loc0001", None),
     "location_numbers": ("location", USER, "loc0002", None),
-    "oa_send_text": ("echo", USER, "oa0001", None),
+    "oa_send_text": ("echo", USER, "oa0001", "Chào anh/chị"),
     "user_received_message": ("receipt", USER, None, None),
     "user_seen_message": ("receipt", USER, None, None),
     "user_reacted_message": ("receipt", USER, "oa0001", None),
@@ -94,6 +94,7 @@ PARSED = {
     "shop_has_order": ("other", "", None, None),
     "ids_as_numbers": ("text", USER, "9630909", "xin chào"),
     "text_control_chars": ("text", USER, "ctl0001", "cấp lại CCCD\nở đâu[31m?"),
+    "text_lone_surrogates": ("text", USER, "sur0001", "cấp lại CCCD ở đâu?"),
 }
 
 

@@ -1,12 +1,15 @@
-"""Multi-row INSERTs rendered once per dialect and row count, their parameters converted before the transaction."""
+"""Multi-row INSERTs compiled once (per row count, or once with JSON rows), their parameters converted before the transaction."""
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
 import threading
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import BindParameter, Connection, bindparam
+from sqlalchemy import JSON, BindParameter, Connection, Integer, bindparam, column, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
@@ -102,3 +105,76 @@ class RowsInsert:
                       for columns in self.groups]
         order = list(compiled.positiontup) if compiled.positiontup is not None else None
         return compiled.string, order, processors
+
+
+class JsonRowsInsert:
+    """An INSERT … SELECT FROM json_to_recordset(rows): one statement text whatever the number of rows (PostgreSQL).
+
+    RowsInsert's text grows with the rows: every new row count was a compile on our side, a parse
+    and plan on the server's, and past 50 parameters psycopg re-splits the query on every call.
+    Here each group of rows is one JSON parameter, built by one call of the C JSON encoder (column
+    arrays went through psycopg's pure-Python list dumper: slower than the rows); the text is
+    compiled once, psycopg keeps its parsed form and, after a few runs, a prepared statement.
+    """
+
+    def __init__(self, *groups: dict[str, TypeEngine], build: Builder):
+        # build(dialect name, group 0's rows as a table, group 1's, ...): each a derived table whose
+        # columns are the group's, plus `ord` (the row's position in its group, from 0)
+        self.groups, self.build = groups, build
+        self._compiled: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, dialect: Dialect, *rows: list[dict[str, Any]]) -> Bound:
+        """The statement for one list of rows per group (each row a dict over its group's columns)."""
+        if len(rows) != len(self.groups):
+            raise TypeError(f"{len(self.groups)} group(s) of rows expected, got {len(rows)}")
+        params = {f"rows_{g}": _dumps([{"ord": n, **{name: row[name] for name in columns}} for n, row in enumerate(group)])
+                  for g, (group, columns) in enumerate(zip(rows, self.groups))}
+        return Bound(self._compile(dialect), params)
+
+    def _compile(self, dialect: Dialect) -> str:
+        key = (dialect.name, dialect.driver)
+        found = self._compiled.get(key)
+        if found is None:
+            with self._lock:
+                found = self._compiled.get(key)
+                if found is None:
+                    tables = [func.json_to_recordset(bindparam(f"rows_{g}", type_=JSON))
+                              .table_valued(column("ord", Integer()), *(column(name, type_) for name, type_ in columns.items()))
+                              .render_derived(name=f"rows_{g}", with_types=True)
+                              for g, columns in enumerate(self.groups)]
+                    compiled = self.build(dialect.name, *tables).compile(dialect=dialect)
+                    if compiled.positiontup is not None:
+                        raise ValueError("JsonRowsInsert binds by name: use a dialect with named parameters")
+                    found = self._compiled[key] = compiled.string
+        return found
+
+
+# What PostgreSQL's JSON parser refuses when it reads the rows back: the NUL escape, lone surrogates.
+_UNSTORABLE = re.compile(r"\\u0000|[\ud800-\udfff]")
+_UNSTORABLE_CHARS = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _dumps(rows: list[dict[str, Any]]) -> str:
+    text = json.dumps(rows, ensure_ascii=False, default=_json_value)
+    if _UNSTORABLE.search(text) is None:  # nearly always: one scan instead of a walk over every value
+        return text
+    return json.dumps(_storable(rows), ensure_ascii=False, default=_json_value)
+
+
+def _storable(value: Any) -> Any:
+    # Zalo's raw payload, kept for staff, may carry what no PostgreSQL text can hold: dropped.
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARS.sub("", value)
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    # What json.dumps cannot write itself; PostgreSQL reads ISO 8601 back into timestamptz.
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

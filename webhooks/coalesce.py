@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -33,6 +34,12 @@ class Coalescer:
         self._last = 0.0
         self._waiting = False
         self._since = 0.0  # when the oldest gathered id came in
+        self._due = 0.0  # when the armed flush is due
+        # One long-lived timer thread per process (started on first use, so after a server's fork):
+        # a threading.Timer per window was a new thread twenty times a second under load.
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._thread_pid = 0
         self.held = 0  # looks that found jobs waiting and held the ids on (for tests and curiosity)
 
     def add(self, ids: list[int]) -> None:
@@ -51,10 +58,28 @@ class Coalescer:
         self.flush(batch)
 
     def _arm(self, seconds: float) -> None:
-        self._waiting = True
-        timer = threading.Timer(seconds, self._fire)
-        timer.daemon = True
-        timer.start()
+        # Called with the lock held.
+        self._waiting, self._due = True, time.monotonic() + seconds
+        if self._thread is None or self._thread_pid != os.getpid():
+            self._thread, self._thread_pid = threading.Thread(target=self._run, name="coalescer", daemon=True), os.getpid()
+            self._thread.start()
+        self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while True:
+                    if not self._waiting:
+                        self._wake.wait()
+                        continue
+                    delay = self._due - time.monotonic()
+                    if delay <= 0:
+                        break
+                    self._wake.wait(delay)
+            try:
+                self._fire()
+            except Exception:  # the ids stay stored; the worker's sweeper answers them
+                log.exception("coalescer: passing ids on failed")
 
     def _jobs_waiting(self) -> bool:
         try:

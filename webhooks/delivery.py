@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.replies import Reply
+from webhooks.echoes import confirms
 from webhooks.models import Message, Outbox, utcnow
 from webhooks.outbound import as_utc
 from webhooks.pg_statements import record_send
@@ -55,6 +56,7 @@ class Claimed(NamedTuple):
     zalo_id: str
     body: dict
     attempts: int
+    echo_msg_id: str | None = None  # Zalo echoed this row's text while its send was unconfirmed
 
 
 # Built once, with bound parameters: constructing this statement cost more CPU than running it.
@@ -113,6 +115,10 @@ def send_claimed(services: "Services", row: Claimed, lease: dt.datetime, now: dt
 
 def _send(services: "Services", row: Claimed, lease: dt.datetime) -> tuple[str, int | None]:
     """Send a claimed row; returns what happened and, once it is finished, the next row in order."""
+    if row.echo_msg_id is not None and confirms(services, row.id, row.zalo_id, row.echo_msg_id):
+        # An earlier attempt reached Zalo but its answer was lost (see echoes): sending again would repeat it.
+        log.info("outbox %s: already at Zalo (echo %s); recorded as sent, not sent again", row.id, row.echo_msg_id)
+        return _finish(services, row, lease, "sent", message_id=row.echo_msg_id)
     try:
         result = services.client.send(row.zalo_id, Reply.from_dict(row.body))
     except Exception as exc:  # the client classifies Zalo errors; anything else is worth a retry

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webhooks.citizens import forget_citizen
 from webhooks.db import is_disconnect
+from webhooks.echoes import note_echo
 from webhooks.inbound_rows import NOT_STORED_KINDS, Accepted, Planned, plan_events, write_planned
 from webhooks.zalo import InboundEvent
 
@@ -74,6 +75,8 @@ class Intake:
 
     def accept(self, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
         """Store one event (committed when this returns); raises what storing it raised."""
+        if event.kind == "echo":
+            return self._echo(event)
         item = _Waiting(event, payload)
         with self._lock:
             self._queue.append(item)
@@ -91,6 +94,14 @@ class Intake:
             raise item.error
         assert item.result is not None
         return item.result
+
+    def _echo(self, event: InboundEvent) -> Accepted:
+        # Never answered, never stored as a message: at most noted on the reply it repeats.
+        try:
+            return Accepted("confirmed" if note_echo(self.services, event) is not None else "ignored")
+        except Exception:  # only a resend is at stake: Zalo must still get its 200
+            log.exception("webhook: could not compare echo %s with unconfirmed replies", event.msg_id)
+            return Accepted("ignored")
 
     def _write_batches(self, mine: _Waiting) -> None:
         # Leader: write until our own event is stored, then pass the lead to the next one waiting.

@@ -91,6 +91,8 @@ class Outbox(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     zalo_message_id: Mapped[str | None] = mapped_column(String(128))
+    # Zalo's echo (oa_send_*) of this row's text while its send was unconfirmed: it did reach Zalo.
+    echo_msg_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
 

@@ -22,9 +22,9 @@ RECEIPT_EVENTS = frozenset({"user_received_message", "user_seen_message", "user_
 KINDS = ("text", "follow", "unfollow", "chatnow", "media", "location", "echo", "receipt", "withdraw", "other")
 
 _MAC = re.compile(r"mac=([0-9a-f]{64})", re.IGNORECASE)
-# Every control character except newline (CR, NUL, escape, C1 controls); tabs become spaces first
-# so that words they separated stay apart.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Every control character except newline (CR, NUL, escape, C1 controls), and lone surrogates (JSON
+# can carry them, no database text can); tabs become spaces first so that words they separated stay apart.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def sign(*, app_id: str, raw_body: bytes, timestamp: str, secret_key: str) -> str:
@@ -182,9 +182,12 @@ def parse_event(payload: object) -> InboundEvent:
     message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
     msg_id = _first_id({"message": message}, ("message", "msg_id")) or None
     if name.startswith("oa_send_"):
-        # Echo of what the OA sent: the citizen is the recipient.
+        # Echo of what the OA sent: the citizen is the recipient. Its text (best-effort) can confirm a
+        # send whose answer never came back (webhooks.echoes).
         user = _first_id(payload, ("recipient", "id"), ("", "user_id"))
-        return event("echo", user, msg_id=msg_id)
+        text = message.get("text")
+        echoed = text if isinstance(text, str) and len(text) <= MAX_INBOUND_TEXT else None
+        return event("echo", user, msg_id=msg_id, text=echoed)
     if name in RECEIPT_EVENTS:
         # Sources disagree on which side is the OA for receipts; prefer the sender only for reactions.
         paths = [("recipient", "id"), ("sender", "id")]
