@@ -1,6 +1,8 @@
 """PostgreSQL's folded statements: which state swap a turn needs, and how many statements a message costs."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import event, select
 
@@ -18,9 +20,13 @@ def test_state_change(before, after, change):
     assert state_change(before, after) == change
 
 
-def test_answering_and_sending_a_message_on_postgresql_takes_five_statements(services):
+@pytest.mark.parametrize("kept", [False, True], ids=["pooled", "kept"])
+def test_answering_and_sending_a_message_on_postgresql_takes_five_statements(services, kept):
     if services.database.engine.dialect.name != "postgresql":
         pytest.skip("the folded statements are PostgreSQL's; SQLite runs the plain ones in-process")
+    if kept:  # as `python -m bot worker` runs it: each thread keeps its connections
+        services = dataclasses.replace(services, keep_connections=True, _kept=None)
+        assert services._kept is not None
     jobs.process_inbound(store(services, text_event("xin chào", "m0", user="u0")), services)  # tokens read once
     message_id = store(services, text_event("lam giay khai sinh", "m1"))
     seen: list[str] = []

@@ -145,3 +145,51 @@ def test_sqlite_writers_exclude_a_forked_child(tmp_path):
         released = time.monotonic()
     proc.join(10)
     assert proc.exitcode == 0 and acquired.value >= released  # it waited for our turn to end
+
+
+def test_kept_connections_are_one_per_thread_and_reused(db):
+    from webhooks.db import KeptConnections
+
+    kept = KeptConnections(db.engine)
+    with kept.use() as first:
+        first.execute(text("SELECT 1"))
+    with kept.use() as again:
+        assert again is first and not again.in_transaction()  # reused, its transaction ended
+    other: list = []
+
+    def use_elsewhere() -> None:
+        with kept.use() as conn:
+            other.append(conn)
+
+    assert run_in_threads(use_elsewhere, 1) == []
+    assert other[0] is not first
+
+
+def test_a_kept_connection_is_replaced_after_a_database_error_and_rolled_back_after_others(db):
+    from sqlalchemy.exc import DBAPIError
+
+    from webhooks.db import KeptConnections
+
+    kept = KeptConnections(db.engine)
+    with pytest.raises(DBAPIError):
+        with kept.use() as broken:
+            broken.execute(text("SELECT * FROM no_such_table"))
+    with kept.use() as fresh:
+        assert fresh is not broken and fresh.execute(text("SELECT 1")).scalar() == 1
+    with pytest.raises(KeyError):
+        with kept.use() as conn, conn.begin():
+            conn.execute(Citizen.__table__.insert().values(zalo_id="rolled-back"))
+            raise KeyError("not a database error")
+    with kept.use() as same:
+        assert same is fresh  # kept: nothing was wrong with it
+        assert same.execute(select(Citizen.id).where(Citizen.zalo_id == "rolled-back")).first() is None
+
+
+def test_kept_connections_are_replaced_when_older_than_the_pool_would_keep_them(db):
+    from webhooks.db import KeptConnections
+
+    kept = KeptConnections(db.engine, max_age=0)
+    with kept.use() as first:
+        pass
+    with kept.use() as second:
+        assert second is not first

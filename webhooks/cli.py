@@ -148,7 +148,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     if checked.worker_nice:
         os.nice(checked.worker_nice)  # answering yields to acknowledging when both share a host
     migrate.upgrade(checked.database_url)
-    services = jobs.Services(settings=checked, database=Database(checked.database_url))
+    services = jobs.Services(settings=checked, database=Database(checked.database_url), keep_connections=True)
     dispatcher = RedisDispatcher(services)
     services.dispatcher = dispatcher
     if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy

@@ -4,7 +4,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
@@ -135,6 +136,54 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections (after fork, at shutdown)."""
         self.engine.dispose()
+
+
+class KeptConnections:
+    """One connection per thread, kept open across jobs: a PostgreSQL worker's statements skip the pool.
+
+    A message costs a worker five statements on PostgreSQL; checking a connection out of the pool
+    for each (isolation level set and reset, a Connection object built and closed) took about a
+    tenth of the worker's CPU, measured at 100 messages per second. Only for processes with few
+    threads (`python -m bot worker`): each thread holds its connection for good. After any error the
+    connection is dropped and the next use opens a fresh one; connections older than the pool's
+    recycle age are replaced, as the pool would.
+    """
+
+    def __init__(self, engine: Engine, max_age: float = POOL_RECYCLE_SECONDS):
+        self.engine, self.max_age = engine, max_age
+        self._local = threading.local()
+
+    @contextmanager
+    def use(self) -> Iterator[Any]:
+        """This thread's connection; SQLAlchemy's transaction on it is ended when the block is left."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and (local.pid != os.getpid() or time.monotonic() - local.born > self.max_age):
+            self._drop(close=local.pid == os.getpid())
+            conn = None
+        if conn is None:
+            conn = self.engine.connect()
+            local.conn, local.pid, local.born = conn, os.getpid(), time.monotonic()
+        try:
+            yield conn
+            if conn.in_transaction():
+                conn.commit()
+        except DBAPIError:
+            self._drop(close=True)  # lost, or in a state we cannot vouch for: the next use starts afresh
+            raise
+        except BaseException:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+            except Exception:
+                self._drop(close=True)
+            raise
+
+    def _drop(self, close: bool) -> None:
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None and close:
+            with suppress(Exception):  # a lost connection cannot be closed cleanly either
+                conn.close()
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:

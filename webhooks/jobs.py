@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from webhooks import delivery, processing
-from webhooks.db import Database
+from webhooks.db import Database, KeptConnections
 
 if TYPE_CHECKING:
     from webhooks.dispatch import Dispatcher
@@ -30,6 +30,8 @@ class Services:
     client_override: Any = None  # a ZaloClient-like object (tests); built from settings otherwise
     dispatcher: "Dispatcher | None" = None
     pause: Callable[[], Any] | None = None  # called before each message of a batch job (python -m bot worker)
+    keep_connections: bool = False  # PostgreSQL: each thread keeps its connections (python -m bot worker)
+    _kept: tuple[KeptConnections, KeptConnections] | None = field(default=None, repr=False)
     _client: Any = field(default=None, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -48,6 +50,10 @@ class Services:
         The per-message path (answer, queue, deliver) runs pre-built Core statements here: an ORM
         session with its unit of work cost more CPU than the statements themselves.
         """
+        if self._kept is not None:
+            with self._kept[1].use() as conn, conn.begin():
+                yield conn
+            return
         writers = self.database.writers
         with writers.hold() if writers is not None else nullcontext():
             with self.database.engine.begin() as conn:
@@ -60,6 +66,10 @@ class Services:
         On PostgreSQL each statement runs on its own (two round trips fewer than BEGIN … COMMIT);
         on SQLite a read never waits for the writer (WAL) and must not make the webhook wait.
         """
+        if self._kept is not None:
+            with self._kept[0].use() as conn:
+                yield conn
+            return
         with self.database.direct.connect() as conn:
             yield conn
 
@@ -70,10 +80,12 @@ class Services:
             with self.connection() as conn:
                 yield conn
         else:
-            with self.database.direct.connect() as conn:
+            with self.reader() as conn:
                 yield conn
 
     def __post_init__(self) -> None:
+        if self.keep_connections and self.database.writers is None:  # SQLite connects in-process: nothing to save
+            self._kept = KeptConnections(self.database.direct), KeptConnections(self.database.engine)
         if self.engines is None:
             from bot.dialogue import EngineHolder  # the core's engine; imported late so tests can swap it
 
