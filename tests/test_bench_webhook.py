@@ -12,7 +12,7 @@ from webhooks.bench_load import percentiles
 @pytest.mark.timeout(180)
 def test_bench_webhook_reports_every_message_answered(capsys):
     args = build_parser().parse_args(["bench-webhook", "--json", "--backends", "sqlite", "--rate", "20",
-                                      "--duration", "2", "--sustained-warmup", "1", "--seconds", "1", "--warmup", "0.2", "--clients", "4",
+                                      "--duration", "2", "--sustained-warmup", "1", "--seconds", "1", "--rounds", "2", "--warmup", "0.2", "--clients", "4",
                                       "--settle", "30", "--drain-timeout", "60"])
     code = args.func(args, None)
     out = capsys.readouterr().out
@@ -26,6 +26,8 @@ def test_bench_webhook_reports_every_message_answered(capsys):
         assert throughput[side]["requests"] > 0 and throughput[side]["non_200"] == 0
         assert set(throughput[side]["ack_ms"]) == {"p50", "p95", "p99", "max"}
     assert throughput["backlog_drained"] is True and throughput["ratio"] > 0
+    assert len(throughput["round_ratios"]) == len(throughput["round_rps"]) == 2  # each round: bare, then webhook
+    assert throughput["ratio"] == min(throughput["round_ratios"])  # the median; of two, the lower
     assert sustained["sent"] == 60 and sustained["non_200"] == 0  # 1 s of warm-up, then 2 s measured, at 20/s
     assert (sustained["replied"], sustained["lost"], sustained["incomplete"], sustained["duplicates"]) == (60, 0, 0, 0)
     assert 38 <= sustained["measured"] <= 42  # the latency figures leave the warm-up's messages out
