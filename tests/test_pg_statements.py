@@ -25,7 +25,7 @@ def test_answering_and_sending_a_message_on_postgresql_takes_five_statements(ser
     if services.database.engine.dialect.name != "postgresql":
         pytest.skip("the folded statements are PostgreSQL's; SQLite runs the plain ones in-process")
     if kept:  # as `python -m bot worker` runs it: each thread keeps its connections
-        services = dataclasses.replace(services, keep_connections=True, _kept=None)
+        services = dataclasses.replace(services, keep_connections=True)
         assert services._kept is not None
     jobs.process_inbound(store(services, text_event("xin chào", "m0", user="u0")), services)  # tokens read once
     message_id = store(services, text_event("lam giay khai sinh", "m1"))

@@ -68,14 +68,8 @@ class Coalescer:
     def _run(self) -> None:
         while True:
             with self._lock:
-                while True:
-                    if not self._waiting:
-                        self._wake.wait()
-                        continue
-                    delay = self._due - time.monotonic()
-                    if delay <= 0:
-                        break
-                    self._wake.wait(delay)
+                while not self._waiting or self._due > time.monotonic():
+                    self._wake.wait(self._due - time.monotonic() if self._waiting else None)
             try:
                 self._fire()
             except Exception:  # the ids stay stored; the worker's sweeper answers them

@@ -144,9 +144,10 @@ class KeptConnections:
     A message costs a worker five statements on PostgreSQL; checking a connection out of the pool
     for each (isolation level set and reset, a Connection object built and closed) took about a
     tenth of the worker's CPU, measured at 100 messages per second. Only for processes with few
-    threads (`python -m bot worker`): each thread holds its connection for good. After any error the
-    connection is dropped and the next use opens a fresh one; connections older than the pool's
-    recycle age are replaced, as the pool would.
+    threads (`python -m bot worker`): each thread holds its connection for good. After a database
+    error the connection is dropped and the next use opens a fresh one (after any other error its
+    transaction is rolled back and it is kept); connections older than the pool's recycle age are
+    replaced, as the pool would.
     """
 
     def __init__(self, engine: Engine, max_age: float = POOL_RECYCLE_SECONDS):

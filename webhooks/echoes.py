@@ -65,15 +65,13 @@ def note_echo(services: "Services", event: InboundEvent) -> int | None:
     if event.kind != "echo" or not event.user_id or not event.msg_id or not event.text:
         return None
     key = text_key(event.text)
-    with services.reader() as conn:
-        rows = conn.execute(_UNCONFIRMED, {"zalo_id": event.user_id}).all()
-    matching = [row.id for row in rows if text_key(sent_text(row.body, event.user_id)) == key]
-    if not matching:
-        return None
     params = {"zalo_id": event.user_id, "msg_id": event.msg_id}
+    with services.reader() as conn:  # reads outside the write turn: the webhook's writer never waits for them
+        rows = conn.execute(_UNCONFIRMED, {"zalo_id": event.user_id}).all()
+        matching = [row.id for row in rows if text_key(sent_text(row.body, event.user_id)) == key]
+        if not matching or conn.execute(_ACCOUNTED, {**params, "outbox_id": -1}).first() is not None:
+            return None  # nothing unconfirmed repeats it; or a retried echo, or one of a send already recorded
     with services.single() as conn:
-        if conn.execute(_ACCOUNTED, {**params, "outbox_id": -1}).first() is not None:
-            return None  # a retried echo, or one of a send already recorded
         for outbox_id in matching:  # the oldest first: identical texts are interchangeable
             if conn.execute(_NOTE, {**params, "outbox_id": outbox_id}).rowcount:
                 log.info("outbox %s: Zalo echoed it (message %s) before its send was confirmed", outbox_id,
@@ -82,10 +80,8 @@ def note_echo(services: "Services", event: InboundEvent) -> int | None:
     return None
 
 
-def confirms(services: "Services", outbox_id: int, zalo_id: str, echo_msg_id: str | None) -> bool:
+def confirms(services: "Services", outbox_id: int, zalo_id: str, echo_msg_id: str) -> bool:
     """True when the echo noted on a row still stands for it: no other row recorded that Zalo message as its own."""
-    if not echo_msg_id:
-        return False
     with services.reader() as conn:
         taken = conn.execute(_ACCOUNTED, {"zalo_id": zalo_id, "outbox_id": outbox_id, "msg_id": echo_msg_id}).first()
     return taken is None

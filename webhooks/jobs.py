@@ -5,7 +5,7 @@ import logging
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class _Kept(NamedTuple):
+    """A thread's kept connections: autocommit (reads, one-statement writes) and transactional."""
+
+    direct: KeptConnections
+    transactional: KeptConnections
+
+
 @dataclass
 class Services:
     """What a job needs: settings, database, engine holder, Zalo client and where to submit follow-ups."""
@@ -31,7 +38,7 @@ class Services:
     dispatcher: "Dispatcher | None" = None
     pause: Callable[[], Any] | None = None  # called before each message of a batch job (python -m bot worker)
     keep_connections: bool = False  # PostgreSQL: each thread keeps its connections (python -m bot worker)
-    _kept: tuple[KeptConnections, KeptConnections] | None = field(default=None, repr=False)
+    _kept: _Kept | None = field(default=None, init=False, repr=False)
     _client: Any = field(default=None, repr=False)
     _client_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -51,7 +58,7 @@ class Services:
         session with its unit of work cost more CPU than the statements themselves.
         """
         if self._kept is not None:
-            with self._kept[1].use() as conn, conn.begin():
+            with self._kept.transactional.use() as conn, conn.begin():
                 yield conn
             return
         writers = self.database.writers
@@ -67,7 +74,7 @@ class Services:
         on SQLite a read never waits for the writer (WAL) and must not make the webhook wait.
         """
         if self._kept is not None:
-            with self._kept[0].use() as conn:
+            with self._kept.direct.use() as conn:
                 yield conn
             return
         with self.database.direct.connect() as conn:
@@ -85,7 +92,7 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.keep_connections and self.database.writers is None:  # SQLite connects in-process: nothing to save
-            self._kept = KeptConnections(self.database.direct), KeptConnections(self.database.engine)
+            self._kept = _Kept(KeptConnections(self.database.direct), KeptConnections(self.database.engine))
         if self.engines is None:
             from bot.dialogue import EngineHolder  # the core's engine; imported late so tests can swap it
 
