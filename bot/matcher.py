@@ -144,7 +144,7 @@ class Matcher:
         idx, val = self.features.vector(norm)
         q = np.zeros(self.features.dim)
         q[idx] = val
-        centroid = self._centroids_t[idx].T @ val
+        centroid = _rows_dot(self._centroids_t, idx, val, len(self.ids))
         if self._coef is not None:
             logits = self._coef[:, idx] @ val + self._intercept
             probs = np.exp(logits - logits.max())
@@ -195,6 +195,24 @@ class Matcher:
         norm, scores, neg = self.scores(text)
         cands = self._top(scores, neg, limit)
         return Match(decide(cands, thresholds), tuple(cands), norm)
+
+
+def _rows_dot(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, width: int) -> np.ndarray:
+    """weights @ matrix[rows], straight from the CSR arrays.
+
+    scipy's fancy row indexing validated and copied a sub-matrix on every call: about a tenth of
+    answering a message (measured in a worker at 100 msg/s); the arithmetic itself is a gather.
+    """
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    if not total:
+        return np.zeros(width)
+    # positions of every stored value of the chosen rows, row after row
+    positions = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
+    return np.bincount(matrix.indices[positions], weights=matrix.data[positions] * np.repeat(weights, lengths),
+                       minlength=width)
 
 
 def decide(cands: Sequence[Candidate], t: Thresholds) -> str:

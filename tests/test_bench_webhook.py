@@ -31,6 +31,8 @@ def test_bench_webhook_reports_every_message_answered(capsys):
     assert sustained["sent"] == 60 and sustained["non_200"] == 0  # 1 s of warm-up, then 2 s measured, at 20/s
     assert (sustained["replied"], sustained["lost"], sustained["incomplete"], sustained["duplicates"]) == (60, 0, 0, 0)
     assert 38 <= sustained["measured"] <= 42  # the latency figures leave the warm-up's messages out
+    assert sustained["cpu_ms_per_message"]["web"] > 0  # serve's own CPU, its forked workers included
+    assert sustained["cpu_ms_per_message"]["workers"] == 0  # embedded defaults: no queue worker processes
     assert set(sustained["e2e_ms"]) == set(sustained["warmup_e2e_ms"]) == {"p50", "p95", "p99", "max"}
     assert result["targets"]["no_message_lost"] is True and result["targets"]["no_duplicates"] is True
 

@@ -159,3 +159,29 @@ def test_on_postgresql_the_batch_statement_is_one_text_for_any_size(db):
     texts = {plan_events(db.engine.dialect, [event("user_send_text", f"u{n}", f"s{size}-{n}") for n in range(size)])
              .statements[0].sql for size in sizes}
     assert len(texts) == 1
+
+
+def _overlapping_posts(store: Intake, prefix: str, rounds: int, threads: int) -> None:
+    counter = iter(range(10_000))
+
+    def post() -> None:
+        n = next(counter)
+        assert store.accept(*event("user_send_text", f"g{n % 5}", f"{prefix}{n}")).note == "stored"
+
+    assert run_in_threads(lambda: [post() for _ in range(rounds)], threads) == []
+
+
+def test_overlapping_requests_wait_to_share_a_batch_and_a_lone_one_does_not(services, db, monkeypatch):
+    waits: list[float] = []
+    real_sleep = intake.time.sleep
+    monkeypatch.setattr(intake.time, "sleep", lambda s: (waits.append(s), real_sleep(s)))
+    gathering, eager = Intake(services, gather=0.02), Intake(services, gather=0)
+    _overlapping_posts(gathering, "a", 5, 8)
+    _overlapping_posts(eager, "b", 5, 8)
+    assert gathering.batches < eager.batches  # 40 events each: the gathering writer waited for company
+    assert waits and set(waits) == {0.02}
+    waits.clear()
+    alone = Intake(services, gather=0.02)
+    for n in range(3):
+        assert alone.accept(*event("user_send_text", "solo", f"solo{n}")).note == "stored"
+    assert waits == [] and alone.batches == 3  # one request at a time: nobody to wait for

@@ -82,3 +82,19 @@ def test_fast_feature_path_equals_sklearn(engine):
         dense = np.zeros(features.dim)
         dense[idx] = val
         assert np.allclose(dense, features.matrix([text]).toarray().ravel())
+
+
+def test_rows_dot_equals_scipys_row_product():
+    import numpy as np
+    from scipy import sparse
+
+    from bot.matcher import _rows_dot
+
+    rng = np.random.default_rng(0)
+    matrix = sparse.random(40, 9, density=0.3, format="csr", random_state=1)
+    for rows in (np.array([3, 0, 17, 39], dtype=np.intp), np.array([], dtype=np.intp), np.arange(40)):
+        weights = rng.random(len(rows))
+        expected = np.asarray(matrix[rows].T @ weights).ravel()
+        assert np.allclose(_rows_dot(matrix, rows, weights, 9), expected)
+    empty_rows = np.array([i for i in range(40) if matrix.indptr[i] == matrix.indptr[i + 1]][:2], dtype=np.intp)
+    assert not _rows_dot(matrix, empty_rows, np.ones(len(empty_rows)), 9).any()  # rows with nothing stored

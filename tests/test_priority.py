@@ -114,10 +114,10 @@ def test_the_count_is_shared_with_forked_processes():
 
 
 class FakeRedis:
-    """The two commands the beacon and the workers use; expiry in real time."""
+    """The commands the beacon and the workers use; expiry in real time."""
 
     def __init__(self, broken: bool = False):
-        self.broken, self.expires, self.sets = broken, {}, 0
+        self.broken, self.expires, self.sets, self.looks = broken, {}, 0, 0
 
     def set(self, key, value, px):
         if self.broken:
@@ -129,6 +129,11 @@ class FakeRedis:
         if self.broken:
             raise ConnectionError("redis down")
         return int(self.expires.get(key, 0) > time.monotonic())
+
+    def pttl(self, key):
+        self.looks += 1
+        left = self.expires.get(key, 0) - time.monotonic() if self.exists(key) else None
+        return -2 if left is None else max(1, int(left * 1000))
 
 
 def test_beacon_marks_busy_only_while_busy_and_the_mark_expires():
@@ -160,7 +165,9 @@ def test_worker_waits_while_the_beacon_runs_but_never_longer_than_max_wait():
     beacon.start()
     try:
         time.sleep(3 * BusyBeacon.EVERY)  # two busy looks in a row
+        redis.looks = 0
         assert 0.45 <= wait_web_quiet(redis, max_wait=0.5) < 1.5  # busy the whole time: bounded by max_wait
+        assert redis.looks <= 8  # it sleeps until the mark would expire: a look per renewal, not a busy poll
         gauge.finished()
         time.sleep(BusyBeacon.TTL_MS / 1000 + 0.1)
         assert wait_web_quiet(redis, max_wait=5) < 0.05

@@ -152,6 +152,24 @@ def test_staff_replies_never_collide_with_bot_replies(services):
         assert rows[0].id != again[0].id and rows[0].status == "pending"
 
 
+def test_several_bot_replies_keep_their_order_each_with_its_own_message(services):
+    message_id = store(services, text_event("lam giay khai sinh", "m1"))
+    processing.process_inbound(services, message_id)
+    texts = ["Một", "Hai: CCCD 012345678901", "Ba"]
+    with services.database.session() as s:
+        citizen = s.scalars(select(Citizen)).one()
+        fresh = Message(citizen_id=citizen.id, direction="in", msg_id="m2", text="?", status="processed")
+        s.add(fresh)
+        s.flush()
+        rows = queue_replies(s, citizen=citizen, source=fresh, replies=[Reply(t) for t in texts])
+        assert [r.seq for r in rows] == [0, 1, 2] and [r.body["text"] for r in rows] == texts
+        outgoing = [s.get(Message, r.message_id) for r in rows]
+        assert [m.text for m in outgoing] == ["Một", "Hai: CCCD *********901", "Ba"]  # masked, each its own
+        assert {(m.direction, m.status, m.reply_to_id, m.citizen_id) for m in outgoing} == {
+            ("out", "queued", fresh.id, citizen.id)}
+        assert {(r.status, r.source_id, r.zalo_id, r.attempts) for r in rows} == {("pending", fresh.id, "u1", 0)}
+
+
 def test_bot_reply_cannot_be_queued_twice(services):
     message_id = store(services, text_event("lam giay khai sinh", "m1"))
     processing.process_inbound(services, message_id)

@@ -86,6 +86,27 @@ class Processes:
                 return path.read_text(errors="replace")
         return ""
 
+    def cpu_seconds(self, processes: list[subprocess.Popen]) -> float | None:
+        """CPU time (user + system) used so far by the process groups of `processes` (None off Linux).
+
+        Each was started in its own session, so its group holds gunicorn's forked workers too; a
+        worker that already exited counts in its reaped parent's children's times.
+        """
+        groups, ticks = {p.pid for p in processes}, 0
+        try:
+            entries = [e for e in os.listdir("/proc") if e.isdigit()]
+        except OSError:
+            return None
+        for entry in entries:
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[2]) in groups:  # fields after "pid (comm)": state ppid pgrp … utime stime cutime cstime
+                ticks += sum(int(f) for f in fields[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def tail(self, process: subprocess.Popen, lines: int = 30) -> str:
         """The end of a process's log (for error messages)."""
         return "\n".join(self.output(process).splitlines()[-lines:])

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bot.settings import Settings
 
@@ -51,13 +51,14 @@ def _expected_replies(texts: set[str]) -> dict[str, int]:
     return {text: len(engine.respond("bench", text, MemoryStateStore()).replies) for text in texts}
 
 
-def _sustained(args: argparse.Namespace, fake: Any, base: str, run: int) -> dict[str, Any]:
+def _sustained(args: argparse.Namespace, fake: Any, base: str, run: int, cpu: Callable[[], dict]) -> dict[str, Any]:
     """Open-loop messages at `--rate`, then a bounded wait until every one got its replies."""
     from webhooks.bench_load import percentiles
     from webhooks.bench_servers import OA_SECRET
 
     spec = {"mode": "open", "url": base + "/webhooks/zalo", "rate": args.rate,
             "seconds": args.duration + args.sustained_warmup, "run": run, "app_id": fake.app_id, "secret": OA_SECRET}
+    cpu_before = cpu()
     result = _load(spec, args.duration + 120)
     messages = result.pop("messages")
     expected = _expected_replies({m[1] for m in messages})
@@ -69,6 +70,9 @@ def _sustained(args: argparse.Namespace, fake: Any, base: str, run: int) -> dict
             break
         time.sleep(0.1)
     got = _replies(fake, want)
+    # CPU per message, by side: steadier than latency on a noisy machine, and where a change shows first.
+    result["cpu_ms_per_message"] = {side: round((used - cpu_before[side]) * 1000 / len(messages), 2)
+                                    if used is not None and messages else None for side, used in cpu().items()}
     replied = sum(1 for m in messages if got.get(m[0]))
     # Latency counts after the warm-up (just-started processes, as the closed loop's warm-up); loss and
     # duplicates count over every message. p95 per 10 s: a rising series means answering falls behind.
@@ -164,7 +168,11 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, log_dir: Path) -
         if not bs.wait_ready(procs, workers_started):
             raise RuntimeError("`python -m bot worker` did not start consuming:\n"
                                + "\n".join(procs.tail(p) for p in workers_started))
-        report["sustained"] = _sustained(args, fake, base, run)
+
+        def cpu() -> dict[str, float | None]:
+            return {"web": procs.cpu_seconds([server]), "workers": procs.cpu_seconds(workers_started)}
+
+        report["sustained"] = _sustained(args, fake, base, run, cpu)
         report["throughput"] = _paired_rounds(args, fake, f"http://127.0.0.1:{bare_port}", base, run)
     s, t = report["sustained"], report["throughput"]
     report["targets"] = {
@@ -246,6 +254,7 @@ def format_report(report: dict[str, Any]) -> str:
             f" end-to-end p50/p95/p99 {_ms(s['e2e_ms'], 'p50', 'p95', 'p99')} ms (max {_ms(s['e2e_ms'], 'max')})",
             f"  end-to-end p95 per 10 s: {s['e2e_p95_ms_per_10s']}   (first {s['warmup_seconds']:g} s not counted:"
             f" p50/p95 {_ms(s['warmup_e2e_ms'], 'p50', 'p95')} ms)\n"
+            f"  CPU per message: web {s['cpu_ms_per_message']['web']} ms, queue workers {s['cpu_ms_per_message']['workers']} ms\n"
             f"  sent {s['sent']}  replied {s['replied']}  lost {s['lost']}  incomplete {s['incomplete']}"
             f"  duplicates {s['duplicates']}  non-200 {s['non_200']}  max send lag {s['max_send_lag_ms']} ms",
             "  targets: " + "  ".join(f"{name} {mark[ok]}" for name, ok in r["targets"].items()),

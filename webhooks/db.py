@@ -141,7 +141,7 @@ class Database:
 class KeptConnections:
     """One connection per thread, kept open across jobs: a PostgreSQL worker's statements skip the pool.
 
-    A message costs a worker five statements on PostgreSQL; checking a connection out of the pool
+    A message costs a worker four or five statements on PostgreSQL; checking a connection out of the pool
     for each (isolation level set and reset, a Connection object built and closed) took about a
     tenth of the worker's CPU, measured at 100 messages per second. Only for processes with few
     threads (`python -m bot worker`): each thread holds its connection for good. After a database

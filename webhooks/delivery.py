@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.replies import Reply
+from webhooks.bulk_sql import Prepared
 from webhooks.echoes import confirms
 from webhooks.models import Message, Outbox, utcnow
 from webhooks.outbound import as_utc
@@ -42,8 +44,8 @@ def claim(services: "Services", outbox_id: int, now: dt.datetime | None = None) 
 def _no_earlier_unfinished():
     # Replies to one message go out in order: seq 1 waits until seq 0 is sent (or failed for good).
     earlier = aliased(Outbox)
-    return ~exists().where(earlier.source_id == Outbox.source_id, earlier.seq < Outbox.seq,
-                           earlier.status.in_(UNFINISHED))
+    unfinished = or_(*(earlier.status == status for status in UNFINISHED))  # not IN: Prepared renders it once
+    return ~exists().where(earlier.source_id == Outbox.source_id, earlier.seq < Outbox.seq, unfinished)
 
 
 class Claimed(NamedTuple):
@@ -60,7 +62,7 @@ class Claimed(NamedTuple):
 
 
 # Built once, with bound parameters: constructing this statement cost more CPU than running it.
-_CLAIM_IN_ORDER = (
+_CLAIM_IN_ORDER = Prepared(
     update(Outbox)
     .where(Outbox.id == bindparam("outbox_id"), _claimable(bindparam("now")), _no_earlier_unfinished())
     .values(status="sending", lease_until=bindparam("lease"))
@@ -75,7 +77,7 @@ def _claim_in_order(services: "Services", outbox_id: int, now: dt.datetime) -> t
     """
     lease = now + LEASE
     with services.connection() as conn:
-        taken = conn.execute(_CLAIM_IN_ORDER, {"outbox_id": outbox_id, "now": now, "lease": lease}).first()
+        taken = _CLAIM_IN_ORDER.first(conn, {"outbox_id": outbox_id, "now": now, "lease": lease})
     return (Claimed(*taken) if taken is not None else None), lease
 
 
@@ -173,6 +175,11 @@ def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, 
     return (values["status"] if values["status"] != "pending" else status), following
 
 
+@lru_cache(maxsize=None)
+def _record_send_statement(columns: tuple[str, ...], finished: bool) -> Prepared:
+    return Prepared(record_send(columns, finished))
+
+
 def _store_result(services: "Services", row: Any, lease: dt.datetime, values: dict[str, Any]) -> tuple[bool, int | None]:
     """Write a send's result, fenced by our lease; (still ours, the next row in order once finished).
 
@@ -183,7 +190,7 @@ def _store_result(services: "Services", row: Any, lease: dt.datetime, values: di
     params = {"row_id": row.id, "lease": lease, **values}
     with services.single() as conn:
         if conn.dialect.name == "postgresql":
-            found = conn.execute(record_send(tuple(sorted(values)), finished), params).first()
+            found = _record_send_statement(tuple(sorted(values)), finished).first(conn, params)
             return found is not None, found.following if found is not None else None
         if not conn.execute(_RECORD, {**params, "lease_until": None}).rowcount:
             return False, None

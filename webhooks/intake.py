@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
@@ -62,11 +63,16 @@ class Intake:
     wait, and the first of them then stores all of them in one transaction. Every request still
     returns only after its event is committed. One commit and one pass through the SQLite write
     lock per batch instead of per request: under a burst that was most of the webhook's cost.
+    While requests overlap (the last batch held more than one), the writer first waits `gather`
+    seconds for more to join; a lone request never waits.
     """
 
-    def __init__(self, services: "Services", max_batch: int = 64):
+    def __init__(self, services: "Services", max_batch: int = 64, gather: float | None = None):
         # Stored messages go to services.dispatcher, by the writer, one call per batch.
         self.services, self.max_batch = services, max_batch
+        self.gather = services.settings.intake_gather if gather is None else gather
+        self._last_size = 0  # events in the batch written last: more than one means requests overlap
+        self.batches = 0  # batches written (for tests and curiosity)
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._writing = False
@@ -107,8 +113,14 @@ class Intake:
         # Leader: write until our own event is stored, then pass the lead to the next one waiting.
         try:
             while True:
+                if self.gather > 0 and self._last_size > 1 and len(self._queue) < self.max_batch:
+                    # Requests overlap: the ones still being read and verified join this batch if we
+                    # wait a moment (PostgreSQL's commit_delay idea). Per event, a batch of five cost
+                    # the web process and the server about 0.2 ms of CPU less than a batch of three.
+                    time.sleep(self.gather)
                 with self._lock:
                     batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+                    self._last_size, self.batches = len(batch), self.batches + 1
                 try:
                     self._store(batch)
                 finally:  # whatever happened, nobody in this batch may wait forever

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
 from bot.state import ConversationState
+from webhooks.bulk_sql import Prepared
 from webhooks.db import dialect_insert
 from webhooks.delivery import LEASE, Claimed
 from webhooks.models import Citizen, ConversationRow, Handoff, Message, utcnow
@@ -117,9 +118,12 @@ _PLAN_READ = (
     .where(Message.id == bindparam("message_id")))
 
 
+_PLAN = Prepared(_PLAN_READ)
+
+
 def _plan(services: "Services", message_id: int) -> _Plan | None:
     with services.reader() as conn:
-        found = conn.execute(_PLAN_READ, {"message_id": message_id}).first()
+        found = _PLAN.first(conn, {"message_id": message_id})
     if found is None or found.direction != "in" or found.status != "received":
         return None  # answered already, or deleted (user_withdraw)
     if found.handed_off:
@@ -194,6 +198,11 @@ def _claim_then_check(conn: Connection, claim: dict[str, Any], plan: _Plan) -> i
     return citizen_id
 
 
+@lru_cache(maxsize=None)
+def _claim_and_swap_statement(fields: tuple[str, ...], change: str | None) -> Prepared:
+    return Prepared(claim_and_swap(fields, change))
+
+
 def _claim_and_swap(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int | None:
     """PostgreSQL: the claim and a compare-and-swap of the state in one statement (pg_statements)."""
     store = plan.store if plan.store is not None and plan.store.touched else None
@@ -201,7 +210,7 @@ def _claim_and_swap(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int
     params = dict(claim)
     if store is not None:
         params.update(state_key=plan.zalo_id, before=store.before, after=store.after, now=utcnow())
-    found = conn.execute(claim_and_swap(tuple(sorted(plan.fields)), change), params).first()
+    found = _claim_and_swap_statement(tuple(sorted(plan.fields)), change).first(conn, params)
     if found is None:
         return None
     if not found.swapped:

@@ -1,0 +1,53 @@
+"""Prepared: a Core statement compiled once, run on the driver's cursor with SQLAlchemy's own bind conversions."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import JSON, bindparam, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import psycopg
+
+from webhooks.bulk_sql import Bound, Prepared
+from webhooks.models import Citizen, ConversationRow, utcnow
+
+_STATES = ConversationRow.__table__
+_SAVE = Prepared(insert(_STATES).values(zalo_id=bindparam("key"), data=bindparam("data", type_=JSON),
+                                        updated_at=bindparam("now")).returning(_STATES.c.zalo_id, _STATES.c.data))
+_READ = Prepared(select(_STATES.c.data, literal(7).label("seven")).where(_STATES.c.zalo_id == bindparam("key")))
+
+
+def test_a_row_written_and_read_back_keeps_its_json_and_literals(db):
+    with db.engine.begin() as conn:
+        saved = _SAVE.first(conn, {"key": "u1", "data": {"step": "fee", "đã": [1, 2]}, "now": utcnow(), "unused": 1})
+    assert (saved.zalo_id, saved.data) == ("u1", {"step": "fee", "đã": [1, 2]})
+    with db.direct.connect() as conn:
+        found = _READ.first(conn, {"key": "u1"})
+        assert (found.data, found.seven) == ({"step": "fee", "đã": [1, 2]}, 7)  # the literal came from the statement
+        assert _READ.first(conn, {"key": "nobody"}) is None
+
+
+def test_on_postgresql_it_runs_outside_sqlalchemys_execution(db):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's driver hands JSON back as text: Prepared goes through Connection.execute there")
+    executed: list[str] = []
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", lambda *args: executed.append(args[2]))
+    with db.engine.begin() as conn:
+        _SAVE.first(conn, {"key": "u2", "data": None, "now": utcnow()})
+        assert conn.execute(select(_STATES.c.data).where(_STATES.c.zalo_id == "u2")).scalar() is None
+    assert len(executed) == 1  # only the check above went through SQLAlchemy's execution
+
+
+def test_json_none_is_bound_as_sqlalchemy_would():
+    dialect = psycopg.dialect()
+    bound = _SAVE.bind(dialect, {"key": "k", "data": None, "now": None})
+    assert isinstance(bound, Bound) and "%(data)s" in bound.sql
+    assert type(bound.params["data"]).__name__ == "Json"  # JSON null, as the column type binds it, not SQL NULL
+
+
+def test_a_missing_parameter_and_an_in_list_are_refused_with_a_reason():
+    dialect = psycopg.dialect()
+    with pytest.raises(KeyError, match="key"):
+        _READ.bind(dialect, {})
+    in_list = Prepared(update(Citizen.__table__).where(Citizen.__table__.c.zalo_id.in_(["a", "b"])).values(following=False))
+    with pytest.raises(ValueError, match="IN lists"):
+        in_list.bind(dialect, {})
