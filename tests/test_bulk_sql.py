@@ -51,3 +51,15 @@ def test_a_missing_parameter_and_an_in_list_are_refused_with_a_reason():
     in_list = Prepared(update(Citizen.__table__).where(Citizen.__table__.c.zalo_id.in_(["a", "b"])).values(following=False))
     with pytest.raises(ValueError, match="IN lists"):
         in_list.bind(dialect, {})
+
+
+def test_json_rows_insert_refuses_a_statement_with_a_parameter_it_would_not_pass():
+    from sqlalchemy import Integer, String
+
+    from webhooks.bulk_sql import JsonRowsInsert
+
+    def build(dialect, rows):  # `+ 1` becomes a bound literal: JsonRowsInsert binds only the rows
+        return insert(Citizen.__table__).from_select(["zalo_id", "following"], select(rows.c.zalo_id, rows.c.n + 1 > 0))
+
+    with pytest.raises(ValueError, match="unexpected parameters"):
+        JsonRowsInsert({"zalo_id": String(), "n": Integer()}, build=build).bind(psycopg.dialect(), [])

@@ -72,7 +72,25 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
 
-class Prepared:
+class _PerDialect:
+    """Something compiled once per dialect and driver, shared by threads."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, dialect: Dialect, make: Callable[[Dialect], Any]) -> Any:
+        key = (dialect.name, dialect.driver)
+        found = self._compiled.get(key)
+        if found is None:
+            with self._lock:
+                found = self._compiled.get(key)
+                if found is None:
+                    found = self._compiled[key] = make(dialect)
+        return found
+
+
+class Prepared(_PerDialect):
     """A fixed Core statement compiled once per dialect, run through Bound: no per-call SQLAlchemy execution.
 
     For the answering worker's per-message statements on PostgreSQL. Connection.execute looked up
@@ -84,9 +102,8 @@ class Prepared:
     """
 
     def __init__(self, statement: Any):
+        super().__init__()
         self.statement = statement
-        self._compiled: dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, Callable | None], frozenset]] = {}
-        self._lock = threading.Lock()
 
     def first(self, conn: Connection, params: dict[str, Any]) -> Any:
         """The first row (columns as attributes) or None; through Connection.execute where the driver decodes less."""
@@ -107,24 +124,19 @@ class Prepared:
         return Bound(sql, values)
 
     def _compile(self, dialect: Dialect) -> tuple[str, dict[str, Any], dict[str, Callable | None], frozenset]:
-        key = (dialect.name, dialect.driver)
-        found = self._compiled.get(key)
-        if found is None:
-            with self._lock:
-                found = self._compiled.get(key)
-                if found is None:
-                    compiled = self.statement.compile(dialect=dialect)
-                    if compiled.positiontup is not None:
-                        raise ValueError("Prepared binds by name: use a dialect with named parameters")
-                    binds = {name: bind for bind, name in compiled.bind_names.items()}  # as named in the SQL
-                    if any(bind.expanding for bind in binds.values()):  # IN (...) is rendered per call
-                        raise ValueError("Prepared cannot run expanding parameters (IN lists): spell them out")
-                    processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                                  for name, bind in binds.items()}
-                    defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-                    required = frozenset(name for name, bind in binds.items() if bind.required)
-                    found = self._compiled[key] = (compiled.string, defaults, processors, required)
-        return found
+        return self._cached(dialect, self._render)
+
+    def _render(self, dialect: Dialect) -> tuple[str, dict[str, Any], dict[str, Callable | None], frozenset]:
+        compiled = self.statement.compile(dialect=dialect)
+        if compiled.positiontup is not None:
+            raise ValueError("Prepared binds by name: use a dialect with named parameters")
+        binds = {name: bind for bind, name in compiled.bind_names.items()}  # as named in the SQL
+        if any(bind.expanding for bind in binds.values()):  # IN (...) is rendered per call
+            raise ValueError("Prepared cannot run expanding parameters (IN lists): spell them out")
+        processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in binds.items()}
+        defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+        required = frozenset(name for name, bind in binds.items() if bind.required)
+        return compiled.string, defaults, processors, required
 
 
 class RowsInsert:
@@ -184,7 +196,7 @@ class RowsInsert:
         return compiled.string, order, processors
 
 
-class JsonRowsInsert:
+class JsonRowsInsert(_PerDialect):
     """An INSERT … SELECT FROM json_to_recordset(rows): one statement text whatever the number of rows (PostgreSQL).
 
     RowsInsert's text grows with the rows: every new row count was a compile on our side, a parse
@@ -197,9 +209,8 @@ class JsonRowsInsert:
     def __init__(self, *groups: dict[str, TypeEngine], build: Builder):
         # build(dialect name, group 0's rows as a table, group 1's, ...): each a derived table whose
         # columns are the group's, plus `ord` (the row's position in its group, from 0)
+        super().__init__()
         self.groups, self.build = groups, build
-        self._compiled: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
 
     def bind(self, dialect: Dialect, *rows: list[dict[str, Any]]) -> Bound:
         """The statement for one list of rows per group (each row a dict over its group's columns)."""
@@ -210,24 +221,20 @@ class JsonRowsInsert:
         return Bound(self._compile(dialect), params)
 
     def _compile(self, dialect: Dialect) -> str:
-        key = (dialect.name, dialect.driver)
-        found = self._compiled.get(key)
-        if found is None:
-            with self._lock:
-                found = self._compiled.get(key)
-                if found is None:
-                    tables = [func.json_to_recordset(bindparam(f"rows_{g}", type_=JSON))
-                              .table_valued(column("ord", Integer()), *(column(name, type_) for name, type_ in columns.items()))
-                              .render_derived(name=f"rows_{g}", with_types=True)
-                              for g, columns in enumerate(self.groups)]
-                    compiled = self.build(dialect.name, *tables).compile(dialect=dialect)
-                    if compiled.positiontup is not None:
-                        raise ValueError("JsonRowsInsert binds by name: use a dialect with named parameters")
-                    stray = set(compiled.bind_names.values()) - {f"rows_{g}" for g in range(len(self.groups))}
-                    if stray:  # a literal or default SQLAlchemy bound: we would not pass it
-                        raise ValueError(f"unexpected parameters in {compiled.string!r}: {sorted(stray)}")
-                    found = self._compiled[key] = compiled.string
-        return found
+        return self._cached(dialect, self._render)
+
+    def _render(self, dialect: Dialect) -> str:
+        tables = [func.json_to_recordset(bindparam(f"rows_{g}", type_=JSON))
+                  .table_valued(column("ord", Integer()), *(column(name, type_) for name, type_ in columns.items()))
+                  .render_derived(name=f"rows_{g}", with_types=True)
+                  for g, columns in enumerate(self.groups)]
+        compiled = self.build(dialect.name, *tables).compile(dialect=dialect)
+        if compiled.positiontup is not None:
+            raise ValueError("JsonRowsInsert binds by name: use a dialect with named parameters")
+        stray = set(compiled.bind_names.values()) - {f"rows_{g}" for g in range(len(self.groups))}
+        if stray:  # a literal or default SQLAlchemy bound: we would not pass it
+            raise ValueError(f"unexpected parameters in {compiled.string!r}: {sorted(stray)}")
+        return compiled.string
 
 
 # What PostgreSQL's JSON parser refuses when it reads the rows back: the NUL escape, lone surrogates.
