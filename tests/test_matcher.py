@@ -84,11 +84,15 @@ def test_fast_feature_path_equals_sklearn(engine):
         assert np.allclose(dense, features.matrix([text]).toarray().ravel())
 
 
-def test_rows_dot_equals_scipys_row_product():
+@pytest.mark.parametrize("gather_max", [20_000, 0], ids=["gathered", "left-to-scipy"])
+def test_rows_dot_equals_scipys_row_product(gather_max, monkeypatch):
     import numpy as np
     from scipy import sparse
 
+    from bot import matcher
     from bot.matcher import _rows_dot
+
+    monkeypatch.setattr(matcher, "GATHER_MAX", gather_max)
 
     rng = np.random.default_rng(0)
     matrix = sparse.random(40, 9, density=0.3, format="csr", random_state=1)
