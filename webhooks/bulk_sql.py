@@ -1,4 +1,4 @@
-"""Statements compiled once and run on the driver's cursor: multi-row INSERTs (per row count, or with JSON rows) and fixed statements."""
+"""Statements compiled once and run on the driver's cursor: multi-row INSERTs and fixed per-message statements."""
 from __future__ import annotations
 
 import datetime as dt

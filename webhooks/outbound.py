@@ -89,7 +89,8 @@ def _bot_replies_statement(dialect: str, messages: Any, outbox: Any) -> Any:
     inserted = (insert(m).from_select(names, select(*(messages.c[n] for n in names)).order_by(messages.c.ord),
                                       include_defaults=False)
                 .returning(m.c.id).cte("inserted"))
-    ranked = select(inserted.c.id, (func.row_number().over(order_by=inserted.c.id) - literal_column("1")).label("ord")).cte("ranked")
+    rank = func.row_number().over(order_by=inserted.c.id) - literal_column("1")  # from 0, as `ord`
+    ranked = select(inserted.c.id, rank.label("ord")).cte("ranked")
     rows = (select(*(outbox.c[n] for n in _OUTBOX_COLUMNS), ranked.c.id)
             .select_from(outbox.join(ranked, ranked.c.ord == outbox.c.ord)))
     return (insert(o).from_select([*_OUTBOX_COLUMNS, "message_id"], rows, include_defaults=False)
