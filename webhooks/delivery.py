@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
@@ -175,11 +174,6 @@ def _finish(services: "Services", row: Any, lease: dt.datetime, status: str, *, 
     return (values["status"] if values["status"] != "pending" else status), following
 
 
-@lru_cache(maxsize=None)
-def _record_send_statement(columns: tuple[str, ...], finished: bool) -> Prepared:
-    return Prepared(record_send(columns, finished))
-
-
 def _store_result(services: "Services", row: Any, lease: dt.datetime, values: dict[str, Any]) -> tuple[bool, int | None]:
     """Write a send's result, fenced by our lease; (still ours, the next row in order once finished).
 
@@ -190,7 +184,7 @@ def _store_result(services: "Services", row: Any, lease: dt.datetime, values: di
     params = {"row_id": row.id, "lease": lease, **values}
     with services.single() as conn:
         if conn.dialect.name == "postgresql":
-            found = _record_send_statement(tuple(sorted(values)), finished).first(conn, params)
+            found = record_send(tuple(sorted(values)), finished).first(conn, params)
             return found is not None, found.following if found is not None else None
         if not conn.execute(_RECORD, {**params, "lease_until": None}).rowcount:
             return False, None

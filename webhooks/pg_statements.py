@@ -13,6 +13,7 @@ from sqlalchemy import JSON, DateTime, String, bindparam, cast, delete, exists, 
 from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 from sqlalchemy.orm import aliased
 
+from webhooks.bulk_sql import Prepared
 from webhooks.models import ConversationRow, Message, Outbox
 
 _MESSAGES, _STATES, _OUTBOX = Message.__table__, ConversationRow.__table__, Outbox.__table__
@@ -34,7 +35,7 @@ def _same_state() -> Any:
 
 
 @lru_cache(maxsize=None)
-def claim_and_swap(fields: tuple[str, ...], change: str | None) -> Any:
+def claim_and_swap(fields: tuple[str, ...], change: str | None) -> Prepared:
     """Claim an inbound message and, in the same statement, swap its citizen's conversation state.
 
     Returns (citizen_id, swapped) when the message was still unanswered, no row otherwise. The swap
@@ -49,7 +50,7 @@ def claim_and_swap(fields: tuple[str, ...], change: str | None) -> Any:
                .values({name: bindparam(name) for name in ("status", *fields)})
                .returning(_MESSAGES.c.citizen_id).cte("claimed"))
     if change is None:
-        return select(claimed.c.citizen_id, literal(1).label("swapped"))
+        return Prepared(select(claimed.c.citizen_id, literal(1).label("swapped")))
     gate = exists(select(claimed.c.citizen_id))
     mine = _STATES.c.zalo_id == bindparam("state_key")
     if change == ABSENT:  # nothing to write, but a state that appeared meanwhile is a change
@@ -67,11 +68,12 @@ def claim_and_swap(fields: tuple[str, ...], change: str | None) -> Any:
         swapped = delete(_STATES).where(mine, _same_state(), gate).returning(_STATES.c.zalo_id).cte("swapped")
     else:
         raise ValueError(f"unknown state change {change!r}")
-    return select(claimed.c.citizen_id, select(func.count()).select_from(swapped).scalar_subquery().label("swapped"))
+    return Prepared(select(claimed.c.citizen_id,
+                           select(func.count()).select_from(swapped).scalar_subquery().label("swapped")))
 
 
 @lru_cache(maxsize=None)
-def record_send(columns: tuple[str, ...], finished: bool) -> Any:
+def record_send(columns: tuple[str, ...], finished: bool) -> Prepared:
     """Record a send's result under the sender's lease and, once the row is finished, mirror it and find the next.
 
     Returns (id, following) when the lease was still ours, no row otherwise: the outbox update,
@@ -85,7 +87,7 @@ def record_send(columns: tuple[str, ...], finished: bool) -> Any:
                 .returning(_OUTBOX.c.id, _OUTBOX.c.source_id, _OUTBOX.c.seq, _OUTBOX.c.message_id)
                 .cte("recorded"))
     if not finished:
-        return select(recorded.c.id, literal(None).label("following"))
+        return Prepared(select(recorded.c.id, literal(None).label("following")))
     mirrored = (update(_MESSAGES).where(_MESSAGES.c.id == recorded.c.message_id)
                 .values(status=bindparam("status")).cte("mirrored"))
     later = aliased(_OUTBOX, name="later")
@@ -93,4 +95,4 @@ def record_send(columns: tuple[str, ...], finished: bool) -> Any:
                  .where(later.c.source_id == recorded.c.source_id, later.c.seq > recorded.c.seq,
                         later.c.status == "pending")
                  .order_by(later.c.seq).limit(1).scalar_subquery())
-    return select(recorded.c.id, following.label("following")).add_cte(mirrored)
+    return Prepared(select(recorded.c.id, following.label("following")).add_cte(mirrored))

@@ -198,11 +198,6 @@ def _claim_then_check(conn: Connection, claim: dict[str, Any], plan: _Plan) -> i
     return citizen_id
 
 
-@lru_cache(maxsize=None)
-def _claim_and_swap_statement(fields: tuple[str, ...], change: str | None) -> Prepared:
-    return Prepared(claim_and_swap(fields, change))
-
-
 def _claim_and_swap(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int | None:
     """PostgreSQL: the claim and a compare-and-swap of the state in one statement (pg_statements)."""
     store = plan.store if plan.store is not None and plan.store.touched else None
@@ -210,7 +205,7 @@ def _claim_and_swap(conn: Connection, claim: dict[str, Any], plan: _Plan) -> int
     params = dict(claim)
     if store is not None:
         params.update(state_key=plan.zalo_id, before=store.before, after=store.after, now=utcnow())
-    found = _claim_and_swap_statement(tuple(sorted(plan.fields)), change).first(conn, params)
+    found = claim_and_swap(tuple(sorted(plan.fields)), change).first(conn, params)
     if found is None:
         return None
     if not found.swapped:
