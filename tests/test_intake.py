@@ -187,14 +187,13 @@ def test_overlapping_requests_wait_to_share_a_batch_and_a_lone_one_does_not(serv
     assert waits == [] and alone.batches == 3  # one request at a time: nobody to wait for
 
 
-def test_the_gather_defaults_to_postgresql_only_and_the_setting_overrides_it(services):
+def test_the_gather_comes_from_the_settings_on_either_database(services):
     import dataclasses
 
     from bot.settings import Settings
 
-    on_pg = services.database.writers is None
-    assert Intake(services).gather == (intake.GATHER_PG if on_pg else 0.0)
+    assert Settings.from_env({}).intake_gather == 0.002
+    assert Settings.from_env({"BOT_INTAKE_GATHER": "0"}).intake_gather == 0.0
     told = dataclasses.replace(services, settings=dataclasses.replace(services.settings, intake_gather=0.005))
     assert Intake(told).gather == 0.005
-    assert Settings.from_env({"BOT_INTAKE_GATHER": "0"}).intake_gather == 0.0
-    assert Settings.from_env({}).intake_gather is None
+    assert Intake(told, gather=0).gather == 0

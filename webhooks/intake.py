@@ -56,9 +56,6 @@ class _Waiting:
     error: BaseException | None = None
 
 
-GATHER_PG = 0.002  # seconds a batch waits for company on PostgreSQL, unless BOT_INTAKE_GATHER says otherwise
-
-
 class Intake:
     """Stores verified events, several concurrent requests per transaction (group commit).
 
@@ -73,11 +70,7 @@ class Intake:
     def __init__(self, services: "Services", max_batch: int = 64, gather: float | None = None):
         # Stored messages go to services.dispatcher, by the writer, one call per batch.
         self.services, self.max_batch = services, max_batch
-        if gather is None:
-            gather = services.settings.intake_gather
-        if gather is None:  # measured on PostgreSQL; SQLite's in-process write gains too little to wait for
-            gather = GATHER_PG if services.database.writers is None else 0.0
-        self.gather = gather
+        self.gather = services.settings.intake_gather if gather is None else gather
         self._last_size = 0  # events in the batch written last: more than one means requests overlap
         self.batches = 0  # batches written (for tests and curiosity)
         self._lock = threading.Lock()
