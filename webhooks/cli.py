@@ -100,9 +100,14 @@ class BotServer(BaseApplication):
 
     def load_config(self) -> None:
         """Apply our defaults, then the caller's options."""
-        defaults = {"worker_class": "gthread", "preload_app": True, "timeout": 30, "graceful_timeout": 10,
-                    "accesslog": "-", "control_socket_disable": True,  # two local servers would share one socket
-                    "post_fork": _post_fork, "worker_exit": _worker_exit}
+        from webhooks.balance import ConnectionLedger, hooks
+
+        # Room for a replacement to start before the worker it replaces is reaped.
+        ledger = ConnectionLedger(slots=2 * int(self.options.get("workers", 1)) + 2)
+        defaults = {"worker_class": "webhooks.balance.BalancedWorker", "preload_app": True, "timeout": 30,
+                    "graceful_timeout": 10, "accesslog": "-",
+                    "control_socket_disable": True,  # two local servers would share one socket
+                    "post_fork": _post_fork, "worker_exit": _worker_exit, **hooks(ledger)}
         for key, value in {**defaults, **self.options}.items():
             self.cfg.set(key, value)
 

@@ -46,11 +46,36 @@ def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, A
     return write_planned(conn, planned)
 
 
+class _Signal:
+    """threading.Event's set / wait / clear for one waiter, on a bare lock (an Event allocates a lock per wait)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        """Wake the waiter (setting a set signal again is harmless)."""
+        with suppress(RuntimeError):  # already released: already set
+            self._lock.release()
+
+    def wait(self) -> None:
+        """Block until set; the signal stays set."""
+        self._lock.acquire()
+        with suppress(RuntimeError):  # a second set() came in between: set it is
+            self._lock.release()
+
+    def clear(self) -> None:
+        """Unset, for the next wait."""
+        self._lock.acquire(blocking=False)
+
+
 @dataclass(eq=False)
 class _Waiting:
     event: InboundEvent
     payload: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: _Signal = field(default_factory=_Signal)
     lead: bool = False  # woken to write the next batch, not because its own event is stored
     result: Accepted | None = None
     error: BaseException | None = None

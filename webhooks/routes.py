@@ -1,6 +1,7 @@
 """HTTP endpoints of the channel: POST /webhooks/zalo (verify, parse, store, hand over) and GET /healthz."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import multiprocessing
@@ -87,7 +88,13 @@ def zalo_webhook():
     accepted = current_app.extensions["bot.intake"].accept(event, payload)  # stored, and handed to processing
     if accepted.note == "ignored":
         log.info("webhook event %s (%s) not answered", event.event_name, event.kind)
-    return jsonify(status="ok", result=accepted.note)
+    return current_app.response_class(_acknowledgement(accepted.note), mimetype="application/json")
+
+
+@functools.lru_cache(maxsize=None)
+def _acknowledgement(note: str) -> bytes:
+    # A handful of fixed bodies, encoded once: jsonify per request was a tenth of the route's own time.
+    return json.dumps({"result": note, "status": "ok"}).encode() + b"\n"
 
 
 @bp.get("/healthz")
