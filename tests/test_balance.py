@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from webhooks.balance import BalancedWorker, ConnectionLedger, hooks
+from webhooks.bench_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,8 +96,6 @@ def _pid(conn: http.client.HTTPConnection) -> str:
 
 @pytest.fixture
 def two_workers():
-    from tests.test_serve_e2e import free_port
-
     port = free_port()
     process = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
