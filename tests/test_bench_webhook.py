@@ -46,3 +46,11 @@ def test_bench_webhook_is_registered_with_the_bot_cli():
     parser = build_parser()
     assert parser.parse_args(["bench-webhook", "--duration", "3"]).func.__name__ == "cmd_bench_webhook"
     assert parser.parse_args(["bench-webhook"]).func.__module__ == "webhooks.bench_webhook"
+
+
+@pytest.mark.parametrize("rounds", ["0", "-1"])
+def test_bench_webhook_refuses_fewer_than_one_round(rounds, capsys):
+    # With no round there is no ratio to report: refused up front, not a crash after the sustained phase.
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["bench-webhook", "--rounds", rounds])
+    assert exited.value.code == 2 and "must be at least 1" in capsys.readouterr().err

@@ -186,3 +186,23 @@ def test_redis_away_means_no_wait_and_no_crash():
     assert beacon._thread is not None and beacon._thread.is_alive()
     beacon.stop()
     assert wait_web_quiet(redis, max_wait=5) < 0.05
+
+
+def test_a_workers_threads_take_turns_waiting_out_a_burst():
+    from webhooks.priority import BUSY_KEY, QuietTurns
+    from tests.conftest import run_in_threads
+
+    redis = FakeRedis()
+    redis.set(BUSY_KEY, b"1", px=10_000)  # a burst outlasting the test
+    turns, ended = QuietTurns(redis, max_wait=0.2), []
+    began = time.monotonic()
+
+    def job() -> None:
+        turns()
+        ended.append(time.monotonic() - began)
+
+    assert run_in_threads(job, 3) == []
+    # One message per max_wait for the whole process: the threads went through one after another.
+    assert sorted(ended)[0] >= 0.18 and sorted(ended)[1] >= 0.38 and sorted(ended)[2] >= 0.58
+    redis.expires.clear()  # the burst is over: a turn is one look
+    assert turns() < 0.05

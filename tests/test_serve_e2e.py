@@ -67,7 +67,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         helpers = []
         if request.param == "redis":
             env["REDIS_URL"] = TEST_REDIS
-            helpers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=ROOT, env=env,
+            # More job threads than the database pool's default room: each keeps two connections for good.
+            helpers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker", "--threads", "8"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT))
         # Two workers explicitly (SQLite's default is one): the counters and claims must hold across processes.
         process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--workers", "2"],
@@ -213,12 +214,35 @@ def test_worker_without_redis_url_refuses_to_start(capsys):
     assert "REDIS_URL" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not TEST_REDIS, reason="TEST_REDIS_URL not set: the worker needs a Redis queue")
+def test_worker_gives_its_database_pool_room_for_every_job_thread(monkeypatch, tmp_path):
+    import argparse
+
+    from webhooks import cli, db
+    from webhooks.jobs import kept_pool_size
+
+    sizes: list[int | None] = []
+
+    class Recording(db.Database):
+        def __init__(self, url: str, **options):
+            sizes.append(options.get("pool_size"))
+            super().__init__(url, **options)
+
+    monkeypatch.setattr(db, "Database", Recording)
+    monkeypatch.setattr(cli, "freeze_startup_objects", lambda: None)  # not this test process's objects
+    settings = Settings.from_env({"BOT_DEMO": "1"}, database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                                 redis_url=TEST_REDIS)
+    assert cli.cmd_worker(argparse.Namespace(burst=True, threads=8), settings) == 0
+    assert sizes[0] == kept_pool_size(8) == 18
+
+
 def test_serve_and_worker_are_registered_with_the_bot_cli():
     from bot.cli import build_parser
 
     args = build_parser().parse_args(["serve", "--port", "9999", "--workers", "1"])
     assert (args.port, args.workers, args.func.__name__) == (9999, 1, "cmd_serve")
     assert build_parser().parse_args(["worker", "--burst"]).func.__name__ == "cmd_worker"
+    assert build_parser().parse_args(["worker"]).threads == 4  # answering overlaps its database and Zalo waits
 
 
 def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):

@@ -193,3 +193,28 @@ def test_kept_connections_are_replaced_when_older_than_the_pool_would_keep_them(
         pass
     with kept.use() as second:
         assert second is not first
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_a_worker_pool_has_room_for_every_thread_keeping_both_connections(pg_url, threads):
+    import threading
+
+    from bot.settings import Settings
+    from webhooks.jobs import Services, kept_pool_size
+
+    database = Database(pg_url, pool_size=kept_pool_size(threads))
+    services = Services(settings=Settings.from_env({}, database_url=pg_url), database=database,
+                        engines=object(), keep_connections=True)
+    # Job threads and the sweeper all hold their two connections at once: a pool without room for
+    # them leaves the last to wait for the pool's timeout, and the barrier breaks first.
+    holding = threading.Barrier(threads + 1, timeout=10)
+
+    def hold() -> None:
+        with services.reader() as read, services.connection() as write:
+            assert read.execute(text("SELECT 1")).scalar() == write.execute(text("SELECT 2")).scalar() - 1
+            holding.wait()
+
+    try:
+        assert run_in_threads(hold, threads + 1) == []
+    finally:
+        database.dispose()

@@ -275,6 +275,13 @@ def cmd_bench_webhook(args: argparse.Namespace, settings: Settings | None = None
     return 0 if report["passed"] else 1
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def register(subparsers: Any) -> None:
     """Add `bench-webhook` to `python -m bot`."""
     p = subparsers.add_parser("bench-webhook", help="đo tải webhook: req/s, độ trễ, đầu-cuối")
@@ -288,7 +295,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for the last replies")
     p.add_argument("--clients", type=int, default=16, help="closed-loop keep-alive clients (default 16)")
     p.add_argument("--seconds", type=float, default=5.0, help="closed-loop seconds per endpoint and round (default 5)")
-    p.add_argument("--rounds", type=int, default=3, help="closed-loop rounds, bare then webhook each (default 3)")
+    p.add_argument("--rounds", type=_positive, default=3, help="closed-loop rounds, bare then webhook each (default 3)")
     p.add_argument("--warmup", type=float, default=1.0, help="closed-loop seconds not counted (default 1)")
     p.add_argument("--users", type=int, default=300, help="distinct citizens in the closed loop")
     p.add_argument("--drain-timeout", type=float, default=180.0, help="max seconds for the burst's backlog")

@@ -139,7 +139,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     from webhooks import jobs, migrate
     from webhooks.db import Database
     from webhooks.dispatch import RedisDispatcher, Sweeper
-    from webhooks.priority import wait_web_quiet
+    from webhooks.priority import QuietTurns
 
     checked = _checked(settings)
     if checked is None:
@@ -153,11 +153,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     if checked.worker_nice:
         os.nice(checked.worker_nice)  # answering yields to acknowledging when both share a host
     migrate.upgrade(checked.database_url)
-    services = jobs.Services(settings=checked, database=Database(checked.database_url), keep_connections=True)
+    database = Database(checked.database_url, pool_size=jobs.kept_pool_size(args.threads))
+    services = jobs.Services(settings=checked, database=database, keep_connections=True)
     dispatcher = RedisDispatcher(services)
     services.dispatcher = dispatcher
     if checked.answer_defer_max > 0:  # acknowledging first, when web processes say they are busy
-        services.pause = lambda: wait_web_quiet(dispatcher.redis, checked.answer_defer_max)
+        services.pause = QuietTurns(dispatcher.redis, checked.answer_defer_max)
     jobs.configure(services)
     services.client  # noqa: B018 (built now: token seeding and imports are not the first reply's wait)
     freeze_startup_objects()
@@ -185,7 +186,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_serve)
     p = subparsers.add_parser("worker", help="chạy hàng đợi trên Redis khi có REDIS_URL")
     p.add_argument("--burst", action="store_true", help="run the waiting jobs, then stop")
-    p.add_argument("--threads", type=int, default=1, help="jobs run at once in this process (default 1)")
+    # Several: a job mostly waits on PostgreSQL and Zalo, and one thread per process fell behind
+    # 100 msg/s whenever the host slowed (docs/ARCHITECTURE.md, twelfth session).
+    p.add_argument("--threads", type=int, default=4, help="jobs run at once in this process (default 4)")
     p.set_defaults(func=cmd_worker)
 
 

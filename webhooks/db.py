@@ -86,7 +86,9 @@ class SqliteWriters:
 class Database:
     """An engine plus a session factory; usable outside Flask (workers, CLI, tests)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool_size: int | None = None):
+        # pool_size: connections the pool keeps (SQLAlchemy's default 5, plus 10 overflow); a process
+        # whose threads each keep connections for good (KeptConnections) needs room for all of them.
         url = driver_url(url)
         self.url = url
         # No pre-ping: it is one more round trip per session, and a message takes several sessions.
@@ -94,6 +96,8 @@ class Database:
         # after a server restart the first statement on a dead connection fails, SQLAlchemy then
         # discards the whole pool, and callers retry (the webhook once, jobs via the sweeper).
         kwargs: dict = {"pool_pre_ping": False, "pool_recycle": POOL_RECYCLE_SECONDS}
+        if pool_size is not None:
+            kwargs["pool_size"] = pool_size
         self.writers: SqliteWriters | None = None
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]

@@ -27,6 +27,13 @@ class _Kept(NamedTuple):
     transactional: KeptConnections
 
 
+def kept_pool_size(threads: int) -> int:
+    """Pool size for a process whose `threads` job threads and one sweeper each keep both kinds of connection."""
+    # Kept connections never go back to the pool: sized below this, the last threads to start wait
+    # for one until the pool's timeout and their jobs fail (seen with 8 threads on the default 5 + 10).
+    return 2 * (max(1, threads) + 1)
+
+
 @dataclass
 class Services:
     """What a job needs: settings, database, engine holder, Zalo client and where to submit follow-ups."""
