@@ -1,10 +1,14 @@
 """Prepared: a Core statement compiled once, run on the driver's cursor with SQLAlchemy's own bind conversions."""
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from sqlalchemy import JSON, bindparam, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import psycopg
 
+from webhooks import bulk_sql
 from webhooks.bulk_sql import Bound, Prepared
 from webhooks.models import Citizen, ConversationRow, utcnow
 
@@ -63,3 +67,21 @@ def test_json_rows_insert_refuses_a_statement_with_a_parameter_it_would_not_pass
 
     with pytest.raises(ValueError, match="unexpected parameters"):
         JsonRowsInsert({"zalo_id": String(), "n": Integer()}, build=build).bind(psycopg.dialect(), [])
+
+
+_NOW = dt.datetime(2026, 12, 3, 11, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("làm giấy khai sinh", "làm giấy khai sinh"),  # the usual case: the fast encoder, UTF-8 kept
+    ("CCCD\x00 ở đâu", "CCCD ở đâu"),  # NUL: PostgreSQL's JSON parser refuses its escape
+    ("cấp lại \ud83d CCCD", "cấp lại  CCCD"),  # a lone surrogate: no UTF-8 for it
+    (2 ** 70, 2 ** 70),  # an id sent as a number past 64 bits: kept exactly
+    ({"sender": {"id": 7_100_000_000_000_000_001}, "n": [1.5, None, True]},
+     {"sender": {"id": 7_100_000_000_000_000_001}, "n": [1.5, None, True]}),
+    (_NOW, "2026-12-03T11:00:00.123456+00:00"),  # ISO 8601, which timestamptz reads back
+])
+def test_rows_are_written_as_json_postgresql_can_read(value, expected):
+    text = bulk_sql._dumps([{"ord": 0, "value": value, "at": _NOW}])
+    assert "\\u0000" not in text and json.loads(text) == [{"ord": 0, "value": expected, "at": _NOW.isoformat()}]
+    text.encode("utf-8")  # what the driver sends: no lone surrogate left

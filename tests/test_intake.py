@@ -6,6 +6,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from bot.masking import mask_sensitive
 from tests.conftest import run_in_threads
 from webhooks import intake
 from webhooks.intake import Accepted, Intake, accept_event, accept_events
@@ -197,3 +198,18 @@ def test_the_gather_comes_from_the_settings_on_either_database(services):
     told = dataclasses.replace(services, settings=dataclasses.replace(services.settings, intake_gather=0.005))
     assert Intake(told).gather == 0.005
     assert Intake(told, gather=0).gather == 0
+
+
+@pytest.mark.parametrize("text", ["CCCD\x00 012345678901", "cấp lại \ud83d CCCD", "làm căn cước"])
+def test_awkward_payloads_are_stored_in_a_batch_on_either_database(db, text):
+    payload_event = event("user_send_text", "u9", "awk-1", text=text)
+    payload_event[1]["sender"]["big"] = 2 ** 70  # a number past 64 bits somewhere in the raw event
+    with db.session() as s:
+        notes = [a.note for a in accept_events(s.connection(), [event("user_send_text", "u8", "awk-0"), payload_event])]
+    assert notes == ["stored", "stored"]
+    with db.session() as s:
+        row = s.scalars(select(Message).where(Message.msg_id == "awk-1")).one()
+        assert row.text == mask_sensitive(payload_event[0].text)
+        assert row.payload["sender"]["big"] == 2 ** 70
+        if db.engine.dialect.name == "postgresql":  # no PostgreSQL text holds NUL: dropped (SQLite keeps it)
+            assert "\x00" not in row.payload["message"]["text"]

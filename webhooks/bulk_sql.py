@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
+import orjson
 from sqlalchemy import JSON, BindParameter, Connection, Integer, bindparam, column, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -237,20 +238,33 @@ class JsonRowsInsert(_PerDialect):
         return compiled.string
 
 
-# What PostgreSQL's JSON parser refuses when it reads the rows back: the NUL escape, lone surrogates.
-_UNSTORABLE = re.compile(r"\\u0000|[\ud800-\udfff]")
-_UNSTORABLE_CHARS = re.compile(r"[\x00\ud800-\udfff]")
-
-
 def _dumps(rows: list[dict[str, Any]]) -> str:
-    text = json.dumps(rows, ensure_ascii=False, default=_json_value)
-    if _UNSTORABLE.search(text) is None:  # nearly always: one scan instead of a walk over every value
-        return text
+    # orjson: about a tenth of the stdlib encoder's time here, datetimes written natively as ISO 8601
+    # (PostgreSQL reads them back into timestamptz). It refuses lone surrogates itself, so the nearly
+    # always clean batch needs no regex scan, which cost as much as encoding it.
+    try:
+        text = orjson.dumps(rows).decode()
+    except TypeError:  # a lone surrogate, or an integer past 64 bits in a raw payload: the careful way
+        return _dumps_storable(rows)
+    return _dumps_storable(rows) if "\\u0000" in text else text
+
+
+def _dumps_storable(rows: list[dict[str, Any]]) -> str:
+    # The stdlib encoder writes integers of any size; _storable drops what PostgreSQL's JSON parser refuses.
     return json.dumps(_storable(rows), ensure_ascii=False, default=_json_value)
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# Zalo's raw payload, kept for staff, may carry what no PostgreSQL text can hold: NUL and lone surrogates.
+_UNSTORABLE_CHARS = re.compile(r"[\x00\ud800-\udfff]")
+
+
 def _storable(value: Any) -> Any:
-    # Zalo's raw payload, kept for staff, may carry what no PostgreSQL text can hold: dropped.
     if isinstance(value, str):
         return _UNSTORABLE_CHARS.sub("", value)
     if isinstance(value, dict):
@@ -258,10 +272,3 @@ def _storable(value: Any) -> Any:
     if isinstance(value, list):
         return [_storable(item) for item in value]
     return value
-
-
-def _json_value(value: Any) -> Any:
-    # What json.dumps cannot write itself; PostgreSQL reads ISO 8601 back into timestamptz.
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
