@@ -213,3 +213,31 @@ def test_awkward_payloads_are_stored_in_a_batch_on_either_database(db, text):
         assert row.payload["sender"]["big"] == 2 ** 70
         if db.engine.dialect.name == "postgresql":  # no PostgreSQL text holds NUL: dropped (SQLite keeps it)
             assert "\x00" not in row.payload["message"]["text"]
+
+
+def test_each_request_builds_its_own_row_so_the_batch_writer_does_not(services, db, monkeypatch):
+    from webhooks import inbound_rows
+
+    built: dict[str, int] = {}  # msg_id → the thread that built its row
+    accepted: dict[str, int] = {}  # msg_id → the thread whose request it was
+    real = inbound_rows.message_row
+
+    def recording(ev, payload):
+        built[ev.msg_id] = threading.get_ident()
+        return real(ev, payload)
+
+    def refused(ev, payload):
+        raise AssertionError("the batch's writer built a row the request had built already")
+
+    monkeypatch.setattr(intake, "message_row", recording)
+    monkeypatch.setattr(inbound_rows, "message_row", refused)  # plan_events' own fallback
+    store, counter = Intake(services, gather=0.01), iter(range(10_000))
+
+    def post() -> None:
+        for _ in range(5):
+            msg_id = f"own-{next(counter)}"
+            accepted[msg_id] = threading.get_ident()
+            assert store.accept(*event("user_send_text", f"u{len(accepted) % 3}", msg_id)).note == "stored"
+
+    assert run_in_threads(post, 6) == []
+    assert store.batches < 30 and built == accepted  # batches were shared, yet each row came from its own request

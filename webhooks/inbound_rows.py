@@ -96,11 +96,19 @@ def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> d
     return stored
 
 
-def _message_row(owner: str, event: InboundEvent, payload: dict[str, Any], now: Any) -> dict[str, Any]:
+def message_row(event: InboundEvent, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The messages row storing `event` (its text masked), or None for an event that stores none.
+
+    Per event and needing no database: the webhook builds it in the request's own thread before the
+    event joins a batch, so the batch's writer, whom the others wait for, does not (see Intake).
+    `created_at` is set by plan_events, one time for the whole batch.
+    """
+    if event.kind in NOT_STORED_KINDS or not event.user_id or event.kind == "withdraw":
+        return None
     answered = event.kind in ANSWERED_KINDS
     masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
-    return {"owner": owner, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
-            "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": now,
+    return {"owner": event.user_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
+            "text": masked, "payload": _masked_payload(payload, event.text, masked), "created_at": None,
             "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
             "normalized": ""}
 
@@ -131,12 +139,14 @@ def _citizen_groups(stored: list[tuple[int, InboundEvent, dict[str, Any]]], now:
     return dict(sorted(groups.items()))
 
 
-def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any]]]) -> Planned | None:
+def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any]]],
+                rows: list[dict[str, Any] | None] | None = None) -> Planned | None:
     """The statements storing `events` as if one after the other; None when one is a user_withdraw.
 
     Citizens are upserted and messages inserted, each citizen id looked up inside the insert: on
     PostgreSQL all in one statement, elsewhere one statement per kind of citizen change, then the
     insert. Order matters around a withdrawal, so a batch holding one is stored event by event.
+    `rows` are message_row's results for `events` when the caller built them beforehand (None: not built).
     """
     if any(event.kind == "withdraw" for event, _ in events):
         return None
@@ -149,7 +159,8 @@ def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any
         key = dedupe_key(event)
         if key not in first:  # else a retry inside the batch: the earlier copy is the one stored
             first[key] = n
-            messages.append(_message_row(event.user_id, event, payload, now))
+            row = (rows[n] if rows is not None else None) or message_row(event, payload)
+            messages.append({**row, "created_at": now})  # a copy: a batch written twice (one by one) stays as built
         kept.append((n, key, event.kind in ANSWERED_KINDS))
     if not messages:
         return Planned(results, [], kept, first)

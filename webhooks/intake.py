@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from webhooks.citizens import forget_citizen
 from webhooks.db import is_disconnect
 from webhooks.echoes import note_echo
-from webhooks.inbound_rows import NOT_STORED_KINDS, Accepted, Planned, plan_events, write_planned
+from webhooks.inbound_rows import NOT_STORED_KINDS, Accepted, Planned, message_row, plan_events, write_planned
 from webhooks.zalo import InboundEvent
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class _Signal:
 class _Waiting:
     event: InboundEvent
     payload: dict[str, Any]
+    row: dict[str, Any] | None = None  # its message row, built before it joined the queue (see message_row)
     done: _Signal = field(default_factory=_Signal)
     lead: bool = False  # woken to write the next batch, not because its own event is stored
     result: Accepted | None = None
@@ -108,7 +109,10 @@ class Intake:
         """Store one event (committed when this returns); raises what storing it raised."""
         if event.kind == "echo":
             return self._echo(event)
-        item = _Waiting(event, payload)
+        # Built here, in this request's thread: whatever the batch's writer does, every request of the
+        # batch waits for. Its time counts several times over (measured: a cheaper JSON encoding of the
+        # batch raised the webhook/bare throughput ratio from 0.472 to 0.542, far beyond its CPU share).
+        item = _Waiting(event, payload, message_row(event, payload))
         with self._lock:
             self._queue.append(item)
             lead = not self._writing
@@ -191,7 +195,8 @@ class Intake:
 
     def _transaction(self, batch: list[_Waiting]) -> list[Accepted]:
         events = [(item.event, item.payload) for item in batch]
-        planned = plan_events(self.services.database.engine.dialect, events)  # before taking the write turn
+        planned = plan_events(self.services.database.engine.dialect, events,  # before taking the write turn
+                              [item.row for item in batch])
         if planned is not None and not planned.statements:
             return list(planned.results)  # echoes, receipts: nothing to store
         for attempt in (1, 2):
