@@ -193,7 +193,7 @@ def test_the_gather_comes_from_the_settings_on_either_database(services):
 
     from bot.settings import Settings
 
-    assert Settings.from_env({}).intake_gather == 0.002
+    assert Settings.from_env({}).intake_gather == 0.001
     assert Settings.from_env({"BOT_INTAKE_GATHER": "0"}).intake_gather == 0.0
     told = dataclasses.replace(services, settings=dataclasses.replace(services.settings, intake_gather=0.005))
     assert Intake(told).gather == 0.005
