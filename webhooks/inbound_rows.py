@@ -30,6 +30,11 @@ class Accepted:
     message_id: int | None = None
 
 
+def stores_row(event: InboundEvent) -> bool:
+    """False for receipts, echoes and events naming nobody: no row, no reply (a withdrawal deletes rows instead)."""
+    return event.kind not in NOT_STORED_KINDS and bool(event.user_id)
+
+
 def dedupe_key(event: InboundEvent) -> str:
     """Zalo's msg_id, or a synthetic key for events that carry none (follow, chatnow, ...)."""
     return event.msg_id or f"{event.event_name}:{event.user_id}:{event.timestamp or ''}"
@@ -103,7 +108,7 @@ def message_row(event: InboundEvent, payload: dict[str, Any]) -> dict[str, Any] 
     event joins a batch, so the batch's writer, whom the others wait for, does not (see Intake).
     `created_at` is set by plan_events, one time for the whole batch.
     """
-    if event.kind in NOT_STORED_KINDS or not event.user_id or event.kind == "withdraw":
+    if not stores_row(event) or event.kind == "withdraw":  # a withdrawal deletes instead
         return None
     answered = event.kind in ANSWERED_KINDS
     masked = mask_sensitive(event.text or "")  # once: the payload's copy of the text is the same string
@@ -150,8 +155,7 @@ def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any
     """
     if any(event.kind == "withdraw" for event, _ in events):
         return None
-    stored = [(n, event, payload) for n, (event, payload) in enumerate(events)
-              if event.kind not in NOT_STORED_KINDS and event.user_id]
+    stored = [(n, event, payload) for n, (event, payload) in enumerate(events) if stores_row(event)]
     results = [Accepted("ignored")] * len(events)
     now = utcnow()
     messages, first, kept = [], {}, []
@@ -159,8 +163,8 @@ def plan_events(dialect: Dialect, events: list[tuple[InboundEvent, dict[str, Any
         key = dedupe_key(event)
         if key not in first:  # else a retry inside the batch: the earlier copy is the one stored
             first[key] = n
-            row = (rows[n] if rows is not None else None) or message_row(event, payload)
-            messages.append({**row, "created_at": now})  # a copy: a batch written twice (one by one) stays as built
+            row = rows[n] if rows else None
+            messages.append({**(row or message_row(event, payload)), "created_at": now})  # a copy: a batch written twice (one by one) stays as built
         kept.append((n, key, event.kind in ANSWERED_KINDS))
     if not messages:
         return Planned(results, [], kept, first)

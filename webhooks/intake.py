@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from webhooks.citizens import forget_citizen
 from webhooks.db import is_disconnect
 from webhooks.echoes import note_echo
-from webhooks.inbound_rows import NOT_STORED_KINDS, Accepted, Planned, message_row, plan_events, write_planned
+from webhooks.inbound_rows import Accepted, Planned, message_row, plan_events, stores_row, write_planned
 from webhooks.zalo import InboundEvent
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def accept_event(conn: Connection, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
     """Store (or act on) one verified event in the caller's transaction; never calls the engine."""
-    if event.kind in NOT_STORED_KINDS or not event.user_id:
+    if not stores_row(event):
         return Accepted("ignored")  # echoes must never be answered: our own sends come back as oa_send_*
     if event.kind == "withdraw":
         forget_citizen(conn, event.user_id)
