@@ -241,3 +241,33 @@ def test_each_request_builds_its_own_row_so_the_batch_writer_does_not(services, 
 
     assert run_in_threads(post, 6) == []
     assert store.batches < 30 and built == accepted  # batches were shared, yet each row came from its own request
+
+
+def test_the_next_batch_does_not_wait_for_the_last_ones_hand_over(services, db):
+    import dataclasses
+
+    handing, release = threading.Event(), threading.Event()
+    handed: list[list[int]] = []
+
+    class SlowQueue:  # the first hand-over hangs, as a queue round trip on a slow network would
+        def submit_inbound_many(self, ids: list[int]) -> None:
+            handed.append(list(ids))
+            if len(handed) == 1:
+                handing.set()
+                release.wait(10)
+
+    store = Intake(dataclasses.replace(services, dispatcher=SlowQueue()), gather=0)
+    first = threading.Thread(target=store.accept, args=event("user_send_text", "u1", "first"))
+    first.start()
+    assert handing.wait(5)  # the first request is stored and is handing its message over
+    done = threading.Event()
+    second = threading.Thread(target=lambda: (store.accept(*event("user_send_text", "u2", "second")), done.set()))
+    second.start()
+    try:
+        assert done.wait(5), "the second request waited for the first one's hand-over"
+    finally:
+        release.set()
+        first.join(5)
+        second.join(5)
+    assert len(handed) == 2 and not store._writing
+    assert sorted(r[1] for r in stored_rows(db)) == ["first", "second"]

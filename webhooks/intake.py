@@ -140,6 +140,7 @@ class Intake:
 
     def _write_batches(self, mine: _Waiting) -> None:
         # Leader: write until our own event is stored, then pass the lead to the next one waiting.
+        passed = False
         try:
             while True:
                 if self.gather > 0 and self._last_size > 1 and len(self._queue) < self.max_batch:
@@ -157,16 +158,25 @@ class Intake:
                         if item.result is None and item.error is None:
                             item.error = RuntimeError("the webhook's write was interrupted")
                         item.done.set()
-                self._hand_over(batch)
                 if any(item is mine for item in batch):
+                    # Lead passed first: the hand-over can be a Redis round trip (scaled mode), and
+                    # a slow one must delay this request only, not every batch queued behind it.
+                    self._pass_lead()
+                    passed = True
+                    self._hand_over(batch)
                     return
+                self._hand_over(batch)
         finally:
-            with self._lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
-                else:
-                    self._writing = False
+            if not passed:
+                self._pass_lead()
+
+    def _pass_lead(self) -> None:
+        with self._lock:
+            if self._queue:
+                self._queue[0].lead = True
+                self._queue[0].done.set()
+            else:
+                self._writing = False
 
     def _hand_over(self, batch: list[_Waiting]) -> None:
         # After the commit and after the waiting requests were released: they need not wait for this.
