@@ -1,6 +1,7 @@
 """The webhook's write: batches store exactly what one-by-one storing would, and one bad event fails alone."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -244,8 +245,6 @@ def test_each_request_builds_its_own_row_so_the_batch_writer_does_not(services, 
 
 
 def test_the_next_batch_does_not_wait_for_the_last_ones_hand_over(services, db):
-    import dataclasses
-
     handing, release = threading.Event(), threading.Event()
     handed: list[list[int]] = []
 

@@ -47,7 +47,7 @@ def accept_events(conn: Connection, events: list[tuple[InboundEvent, dict[str, A
 
 
 class _Signal:
-    """threading.Event's set / wait / clear for one waiter, on a bare lock (an Event allocates a lock per wait)."""
+    """threading.Event's set / wait for one waiter, on a bare lock (an Event allocates a lock per wait)."""
 
     __slots__ = ("_lock",)
 
@@ -65,10 +65,6 @@ class _Signal:
         self._lock.acquire()
         with suppress(RuntimeError):  # a second set() came in between: set it is
             self._lock.release()
-
-    def clear(self) -> None:
-        """Unset, for the next wait."""
-        self._lock.acquire(blocking=False)
 
 
 @dataclass(eq=False)
@@ -117,12 +113,9 @@ class Intake:
             self._queue.append(item)
             lead = not self._writing
             self._writing = True
-        while not lead:
+        if not lead:
             item.done.wait()
-            if not item.lead:
-                break
-            item.done.clear()
-            lead, item.lead = True, False
+            lead = item.lead  # woken to write the next batch (its own event heads it), not because it is stored
         if lead:
             self._write_batch()
         if item.error is not None:
