@@ -68,6 +68,12 @@ class Settings:
     # since the writer got lighter (thirteenth session): against 2 ms, medians of 0.609 / 0.515 (PostgreSQL)
     # and 0.549 / 0.517 (SQLite) in six interleaved rounds each.
     intake_gather: float = 0.001
+    # The webhook answers 200 once the event is in its process's spool file here (webhooks/spool.py), and
+    # a drainer thread stores it a moment later, waiting `spool_gather` seconds for more to join its
+    # batch. None (BOT_SPOOL_DIR=off): 200 only after the database commit, for hosts whose local disk
+    # does not outlive the process (then nothing could replay a spool).
+    spool_dir: Path | None = ROOT / "instance" / "spool"
+    spool_gather: float = 0.02
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -100,6 +106,8 @@ class Settings:
             worker_nice=int(env.get("BOT_WORKER_NICE", "0")),
             enqueue_window=float(env.get("BOT_ENQUEUE_WINDOW", "0.05")),
             intake_gather=float(env.get("BOT_INTAKE_GATHER", "0.001")),
+            spool_dir=_spool_dir(env.get("BOT_SPOOL_DIR")),
+            spool_gather=float(env.get("BOT_SPOOL_GATHER", "0.02")),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -143,3 +151,9 @@ class Settings:
             return self
         key = hmac.new(self.zalo_app_secret.encode(), b"bot-dashboard-session", hashlib.sha256).hexdigest()
         return replace(self, secret_key=key)
+
+
+def _spool_dir(value: str | None) -> Path | None:
+    if value is None:
+        return Settings.spool_dir
+    return None if value.strip().lower() in ("", "off", "0", "none", "false") else Path(value)

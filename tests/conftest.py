@@ -102,6 +102,7 @@ def settings(database_url: str, fake_zalo: FakeZalo) -> Settings:  # noqa: F811
     """Settings on the test database, with test secrets and the FakeZalo as the Zalo API."""
     return Settings.from_env({}, database_url=database_url, zalo_oa_secret_key=OA_SECRET_KEY,
                              secret_key="test-secret", delivery_base_delay=0.01, http_timeout=2.0,
+                             spool_dir=None,  # stored before the 200, so a test reads the row right after posting (test_spooled_intake.py covers the spool)
                              **fake_zalo.settings_overrides()).checked()
 
 

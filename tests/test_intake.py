@@ -104,7 +104,7 @@ def test_one_bad_event_fails_alone(services, db, monkeypatch):
 
     monkeypatch.setattr(intake, "accept_events", picky)  # accept_event (one by one) goes through it too
     # Two requests in one batch: the batch fails, each is then stored on its own.
-    batch = [intake._Waiting(*event("user_send_text", "u1", "good")), intake._Waiting(*event("user_send_text", "u2", "bad"))]
+    batch = [intake.Waiting(*event("user_send_text", "u1", "good")), intake.Waiting(*event("user_send_text", "u2", "bad"))]
     store._store(batch)
     assert batch[0].result is not None and batch[0].result.note == "stored"
     assert isinstance(batch[1].error, ValueError)

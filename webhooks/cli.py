@@ -124,6 +124,7 @@ def _post_fork(server: Any, _worker: Any) -> None:
     with app.app_context():
         get_db().engine.dispose(close=False)  # never share the parent's pooled connections
     get_dispatcher(app).start()  # in-process threads; a no-op in Redis mode
+    app.extensions["bot.intake"].start()  # the spool's drainer: replays what a dead process left first
     if get_services(app).settings.redis_url is None:
         get_services(app).client  # noqa: B018 (built now: its imports and token seeding are not the first reply's wait)
 
@@ -131,7 +132,9 @@ def _post_fork(server: Any, _worker: Any) -> None:
 def _worker_exit(server: Any, _worker: Any) -> None:
     from webhooks.dispatch import get_dispatcher
 
-    get_dispatcher(server.app.application).stop()
+    app = server.app.application
+    app.extensions["bot.intake"].close()  # what this process acknowledged is stored before it goes
+    get_dispatcher(app).stop()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> int:

@@ -68,7 +68,7 @@ class _Signal:
 
 
 @dataclass(eq=False)
-class _Waiting:
+class Waiting:
     event: InboundEvent
     payload: dict[str, Any]
     row: dict[str, Any] | None = None  # its message row, built before it joined the queue (see message_row)
@@ -76,6 +76,7 @@ class _Waiting:
     lead: bool = False  # woken to write the next batch, not because its own event is stored
     result: Accepted | None = None
     error: BaseException | None = None
+    seq: int = 0  # its spool line's number (SpooledIntake)
 
 
 class Intake:
@@ -96,7 +97,7 @@ class Intake:
         self._last_size = 0  # events in the batch written last: more than one means requests overlap
         self.batches = 0  # batches written (for tests and curiosity)
         self._lock = threading.Lock()
-        self._queue: list[_Waiting] = []
+        self._queue: list[Waiting] = []
         self._writing = False
         self._held: Connection | None = None
         self._held_pid = 0
@@ -108,7 +109,7 @@ class Intake:
         # Built here, in this request's thread: whatever the batch's writer does, every request of the
         # batch waits for. Its time counts several times over (measured: a cheaper JSON encoding of the
         # batch raised the webhook/bare throughput ratio from 0.472 to 0.542, far beyond its CPU share).
-        item = _Waiting(event, payload, message_row(event, payload))
+        item = Waiting(event, payload, message_row(event, payload))
         with self._lock:
             self._queue.append(item)
             lead = not self._writing
@@ -122,6 +123,21 @@ class Intake:
             raise item.error
         assert item.result is not None
         return item.result
+
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet stored: none, every request waits for its commit."""
+        return 0
+
+    def start(self) -> None:
+        """Nothing runs in the background here (SpooledIntake's drainer does)."""
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Everything accepted is already stored."""
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Nothing to store at exit."""
 
     def _echo(self, event: InboundEvent) -> Accepted:
         # Never answered, never stored as a message: at most noted on the reply it repeats.
@@ -154,7 +170,7 @@ class Intake:
             # Lead passed before the hand-over: that can be a Redis round trip (scaled mode), and a
             # slow one must delay this request only, not every batch queued behind it.
             self._pass_lead()
-        self._hand_over(batch)
+        self.hand_over(batch)
 
     def _pass_lead(self) -> None:
         with self._lock:
@@ -164,7 +180,8 @@ class Intake:
             else:
                 self._writing = False
 
-    def _hand_over(self, batch: list[_Waiting]) -> None:
+    def hand_over(self, batch: list[Waiting]) -> None:
+        """Submit the stored messages of `batch` to processing (a failure is logged: the sweeper answers them)."""
         # After the commit and after the waiting requests were released: they need not wait for this.
         ids = [item.result.message_id for item in batch if item.result is not None and item.result.message_id]
         dispatcher = self.services.dispatcher
@@ -174,9 +191,9 @@ class Intake:
             except Exception:  # stored is what counts: the sweeper answers what was not handed over
                 log.exception("webhook: could not hand %d stored message(s) to processing", len(ids))
 
-    def _store(self, batch: list[_Waiting]) -> None:
+    def _store(self, batch: list[Waiting]) -> None:
         try:
-            results = self._transaction(batch)
+            results = self.write(batch)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc
@@ -189,7 +206,8 @@ class Intake:
         for item, result in zip(batch, results):
             item.result = result
 
-    def _transaction(self, batch: list[_Waiting]) -> list[Accepted]:
+    def write(self, batch: list[Waiting]) -> list[Accepted]:
+        """Store a batch in one transaction (retried once on a lost connection); raises what storing raised."""
         events = [(item.event, item.payload) for item in batch]
         planned = plan_events(self.services.database.engine.dialect, events,  # before taking the write turn
                               [item.row for item in batch])

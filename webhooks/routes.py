@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks.db import get_db
 from webhooks.dispatch import get_services
-from webhooks.intake import Intake
+from webhooks.spooled_intake import create_intake
 from webhooks.models import Message, Outbox
 from webhooks.zalo import SIGNATURE_HEADER, EventError, parse_event, verify_signature
 
@@ -100,7 +100,8 @@ def _acknowledgement(note: str) -> bytes:
 @bp.get("/healthz")
 def healthz():
     """Database, catalog version, delivery backlog and signature rejections, as JSON."""
-    report: dict[str, Any] = {"signature_rejections": current_app.extensions["bot.signature_rejections"].value}
+    report: dict[str, Any] = {"signature_rejections": current_app.extensions["bot.signature_rejections"].value,
+                              "intake_backlog": current_app.extensions["bot.intake"].backlog}
     healthy = True
     try:
         with get_db().session() as session:
@@ -135,5 +136,5 @@ def _too_large(_exc: RequestEntityTooLarge):
 def init_app(app: Flask) -> None:
     """Register the webhook and health endpoints."""
     app.extensions.setdefault("bot.signature_rejections", RejectionCounter())
-    app.extensions["bot.intake"] = Intake(get_services(app))
+    app.extensions["bot.intake"] = create_intake(get_services(app))
     app.register_blueprint(bp)

@@ -1,0 +1,222 @@
+"""The webhook's intake with a spool: 200 once the event is in this process's spool file, stored just after.
+
+Committing before the 200 made every request wait for its batch's commit, and that wait, not the
+statements, was most of what storing cost the webhook (docs/ARCHITECTURE.md, fifteenth and sixteenth
+sessions). Here a request writes one line and returns; one drainer thread per process stores the
+queued events in batches (the same statements as Intake's), hands them to processing, then empties
+the spool. A database outage only holds the queue: batches are retried with backoff, nothing is
+answered twice (msg_id is unique), and a process killed with events in its spool has them replayed by
+the next process to start (or to look) on the host.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from webhooks import spool
+from webhooks.inbound_rows import Accepted, message_row
+from webhooks.intake import Intake, Waiting
+from webhooks.zalo import EventError, InboundEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+ORPHAN_LOOK = 10.0  # seconds between looks for spool files of processes that died
+MAX_BACKOFF = 5.0
+
+
+def transient(exc: BaseException) -> bool:
+    """True when storing may work if tried again later (the database away, locked or overloaded)."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, OSError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class _Later(Exception):
+    """The database refused a replayed batch for now: the orphan file stays for the next look."""
+
+
+class SpooledIntake:
+    """Accepts events into the spool and stores them from a drainer thread (see the module's docstring)."""
+
+    def __init__(self, intake: Intake, directory: Path, gather: float, max_batch: int = 256):
+        # `intake` stores batches (its statements and connection) and takes what is never spooled:
+        # echoes, receipts, withdrawals (those after this process's queue is stored).
+        self.intake, self.directory, self.gather, self.max_batch = intake, directory, gather, max_batch
+        self.spool = spool.Spool(directory)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._queue: list[Waiting] = []
+        self._busy = False  # the drainer holds a batch or is about to take one
+        self._seq = 0
+        self._pid = 0
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.stored = 0  # events the drainer stored (tests and curiosity)
+
+    @property
+    def backlog(self) -> int:
+        """Events of this process accepted and not yet stored."""
+        return len(self._queue) + (1 if self._busy else 0)
+
+    def accept(self, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
+        """Spool one event and return at once ("accepted"); events that store no row go to Intake."""
+        row = message_row(event, payload)  # None for echoes, receipts and withdrawals
+        if row is None:
+            if event.kind == "withdraw" and not self.flush(timeout=30.0):
+                raise RuntimeError("the spool could not be stored before deleting the citizen's data")
+            return self.intake.accept(event, payload)
+        item = Waiting(event, row["payload"], row)  # the masked copy: what the spool and the row keep
+        line = spool.encode(row["payload"])
+        with self._lock:
+            self._start_locked()
+            self._seq += 1
+            item.seq = self._seq
+            self.spool.append(line, self._seq)  # raises on a full disk: the request fails, nothing acked
+            self._queue.append(item)
+            wake, self._busy = not self._busy, True
+        if wake:
+            self._wake.set()
+        return Accepted("accepted")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything this process accepted is stored; False if `timeout` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def start(self) -> None:
+        """Start the drainer (it first replays spool files of dead processes)."""
+        with self._lock:
+            self._start_locked()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Store what is queued (up to `timeout`), stop the drainer, remove the spool if all is stored."""
+        flushed = self.flush(timeout)
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=max(1.0, timeout))
+        with self._lock:
+            self.spool.close(remove=flushed and not self._queue)
+            if not flushed:
+                log.warning("intake: %d event(s) left in the spool; the next process replays them", len(self._queue))
+
+    def _start_locked(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's thread and queue are not this process's
+            self._pid, self._thread, self._queue, self._busy, self._closing = os.getpid(), None, [], False, False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="intake-drainer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        next_look = 0.0
+        while True:
+            if time.monotonic() >= next_look:
+                self._replay_orphans()
+                next_look = time.monotonic() + ORPHAN_LOOK
+            self._wake.wait(timeout=ORPHAN_LOOK)
+            self._wake.clear()
+            self._drain()
+            if self._closing:
+                return
+
+    def _drain(self) -> None:
+        backoff = 0.1
+        while True:
+            if self.gather > 0 and not self._closing:
+                time.sleep(self.gather)  # the next events join this batch: fewer, bigger transactions
+            with self._lock:
+                batch = self._queue[:self.max_batch]
+                del self._queue[:self.max_batch]
+                if not batch:
+                    self._busy = False
+                    self._idle.notify_all()
+                    return
+            retry = self._store(batch)
+            done = batch[:len(batch) - len(retry)]
+            if done:
+                self.stored += len(done)
+                self.intake.hand_over(done)
+            with self._lock:
+                if retry:
+                    self._queue[:0] = retry
+                if done:
+                    self.spool.done_through(done[-1].seq, everything=not self._queue)
+            if retry:
+                if self._closing:
+                    with self._lock:
+                        self._busy = False
+                        self._idle.notify_all()
+                    return
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            else:
+                backoff = 0.1
+
+    def _store(self, batch: list[Waiting]) -> list[Waiting]:
+        """Store `batch`; returns the suffix of it to try again later (empty when all is done)."""
+        try:
+            results = self.intake.write(batch)
+        except Exception as exc:
+            if transient(exc):
+                log.warning("intake: storing %d spooled event(s) failed (%s); retrying", len(batch), exc)
+                return batch
+            if len(batch) == 1:  # refused for good: kept aside for staff, never blocks the queue
+                log.error("intake: event %s refused by the database (%s); kept in %s", batch[0].event.msg_id,
+                          type(exc).__name__, self.directory / spool.REJECTED)
+                spool.reject(self.directory, batch[0].payload, f"{type(exc).__name__}: {exc}")
+                batch[0].result = Accepted("rejected")
+                return []
+            for n, item in enumerate(batch):  # one bad event must not fail the others
+                if self._store([item]):
+                    return batch[n:]
+            return []
+        for item, result in zip(batch, results):
+            item.result = result
+        return []
+
+    def _replay_orphans(self) -> None:
+        try:
+            for path, payloads in spool.claim_orphans(self.directory, self.spool):
+                items = [item for item in map(_replayed, payloads) if item is not None]
+                for start in range(0, len(items), self.max_batch):
+                    batch = items[start:start + self.max_batch]
+                    if self._store(batch):
+                        raise _Later()
+                    self.intake.hand_over(batch)
+                log.warning("intake: replayed %d event(s) from %s, left by a process that stopped", len(items),
+                            path.name)
+        except _Later:
+            log.warning("intake: the database refused a replay; trying again in %.0f s", ORPHAN_LOOK)
+        except Exception:  # a broken file must not stop this process's own draining
+            log.exception("intake: could not replay spool files in %s", self.directory)
+
+
+def _replayed(payload: dict[str, Any]) -> Waiting | None:
+    try:
+        event = parse_event(payload)
+    except EventError as exc:
+        log.warning("intake: spooled event skipped on replay: %s", exc)
+        return None
+    row = message_row(event, payload)
+    return Waiting(event, payload, row) if row is not None else None
+
+
+def create_intake(services: Any) -> Intake | SpooledIntake:
+    """The intake the settings ask for: spooled when `spool_dir` is set, else commit-before-200."""
+    settings = services.settings
+    intake = Intake(services)
+    if settings.spool_dir is None:
+        return intake
+    # One folder per database: a spool replayed into another database (two local servers) would
+    # answer strangers' messages there.
+    key = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    return SpooledIntake(intake, Path(settings.spool_dir) / key, settings.spool_gather)
