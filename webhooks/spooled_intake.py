@@ -219,4 +219,6 @@ def create_intake(services: Any) -> Intake | SpooledIntake:
     # One folder per database: a spool replayed into another database (two local servers) would
     # answer strangers' messages there.
     key = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
-    return SpooledIntake(intake, Path(settings.spool_dir) / key, settings.spool_gather)
+    directory = Path(settings.spool_dir) / key
+    directory.mkdir(parents=True, exist_ok=True)  # an unwritable BOT_SPOOL_DIR stops start-up, naming it
+    return SpooledIntake(intake, directory, settings.spool_gather)
