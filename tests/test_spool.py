@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from webhooks import spool
@@ -15,8 +16,8 @@ import sys
 from pathlib import Path
 from webhooks.spool import Spool, encode
 s = Spool(Path(sys.argv[1]))
-s.append(encode({"n": 1}), 1)
-s.append(encode({"n": 2}), 2)
+s.append(encode({"n": 1}))
+s.append(encode({"n": 2}))
 print("ready", flush=True)
 sys.stdin.readline()
 """
@@ -64,31 +65,42 @@ def test_a_claimed_file_stays_when_its_replay_fails(tmp_path):
 
 
 def test_our_own_file_is_never_claimed_and_is_emptied_once_everything_is_stored(tmp_path):
-    mine = spool.Spool(tmp_path)
-    mine.append(spool.encode({"n": 1}), 1)
-    mine.append(spool.encode({"n": 2}), 2)
+    mine = spool.Spool(tmp_path, empty_at=1)
+    first = mine.append(spool.encode({"n": 1}))
+    assert mine.append(spool.encode({"n": 2})) is first  # one file per thread
     assert list(spool.claim_orphans(tmp_path, mine)) == []
-    [path] = spooled_files(tmp_path)
-    mine.done_through(1, everything=False)
-    assert path.stat().st_size > 0  # line 2 is still waiting
-    mine.done_through(2, everything=True)
-    assert path.stat().st_size == 0
-    mine.append(spool.encode({"n": 3}), 3)
-    assert spool.decode(path.read_bytes(), path) == [{"n": 3}]  # appended at the new end
+    first.done += 1  # line 1 stored, line 2 still waiting: nothing may be dropped
+    mine.append(spool.encode({"n": 3}))
+    assert [p["n"] for p in spool.decode(first.path.read_bytes(), first.path)] == [1, 2, 3]
+    first.done += 2  # all stored: the thread empties its file before its next line
+    mine.append(spool.encode({"n": 4}))
+    assert spool.decode(first.path.read_bytes(), first.path) == [{"n": 4}]
     mine.close(remove=True)
     assert spooled_files(tmp_path) == []
 
 
-def test_full_files_are_retired_and_removed_once_their_lines_are_stored(tmp_path):
-    small = spool.Spool(tmp_path, max_bytes=40)
-    for n in range(1, 7):
-        small.append(spool.encode({"n": n, "pad": "x" * 10}), n)
+def test_each_thread_writes_its_own_file(tmp_path):
+    mine = spool.Spool(tmp_path)
+    here = mine.append(spool.encode({"n": 1}))
+    there: list = []
+    worker = threading.Thread(target=lambda: there.append(mine.append(spool.encode({"n": 2}))))
+    worker.start()
+    worker.join()
+    assert there[0] is not here and len(spooled_files(tmp_path)) == 2
+    mine.close(remove=False)
+
+
+def test_a_full_unsettled_file_is_retired_and_removed_once_its_lines_are_stored(tmp_path):
+    small = spool.Spool(tmp_path, retire_at=40)
+    segments = [small.append(spool.encode({"n": n, "pad": "x" * 10})) for n in range(1, 7)]
     assert len(spooled_files(tmp_path)) == 3  # two lines per file
-    small.done_through(4, everything=False)
-    assert len(spooled_files(tmp_path)) == 1
-    assert [p["n"] for p in spool.decode(spooled_files(tmp_path)[0].read_bytes(), tmp_path)] == [5, 6]
+    small.collect()
+    assert len(spooled_files(tmp_path)) == 3  # nothing stored yet
+    segments[0].done += 2  # the first file's lines are stored; the second's are not
+    small.collect()
+    assert len(spooled_files(tmp_path)) == 2 and not segments[0].path.exists()
     small.close(remove=False)
-    assert len(spooled_files(tmp_path)) == 1  # not everything stored: left for a replay
+    assert len(spooled_files(tmp_path)) == 2  # not everything stored: left for a replay
 
 
 def test_refused_events_are_kept_for_staff(tmp_path):

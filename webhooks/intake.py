@@ -76,7 +76,7 @@ class Waiting:
     lead: bool = False  # woken to write the next batch, not because its own event is stored
     result: Accepted | None = None
     error: BaseException | None = None
-    seq: int = 0  # its spool line's number (SpooledIntake)
+    segment: Any = None  # the spool file holding it (SpooledIntake)
 
 
 class Intake:

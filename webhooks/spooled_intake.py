@@ -15,6 +15,8 @@ import logging
 import os
 import threading
 import time
+from collections import deque
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +53,12 @@ class SpooledIntake:
         # echoes, receipts, withdrawals (those after this process's queue is stored).
         self.intake, self.directory, self.gather, self.max_batch = intake, directory, gather, max_batch
         self.spool = spool.Spool(directory)
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        # No lock on the request's path: deque's append / popleft and the flag are atomic under the
+        # interpreter lock, and the drainer looks at the queue again after lowering the flag.
+        self._queue: deque[Waiting] = deque()
+        self._busy = False  # the drainer holds a batch or will look at the queue again
         self._wake = threading.Event()
-        self._queue: list[Waiting] = []
-        self._busy = False  # the drainer holds a batch or is about to take one
-        self._seq = 0
+        self._lock = threading.Lock()  # starting the drainer only
         self._pid = 0
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -74,28 +76,33 @@ class SpooledIntake:
             if event.kind == "withdraw" and not self.flush(timeout=30.0):
                 raise RuntimeError("the spool could not be stored before deleting the citizen's data")
             return self.intake.accept(event, payload)
+        if self._pid != os.getpid():
+            self.start()
         item = Waiting(event, row["payload"], row)  # the masked copy: what the spool and the row keep
-        line = spool.encode(row["payload"])
-        with self._lock:
-            self._start_locked()
-            self._seq += 1
-            item.seq = self._seq
-            self.spool.append(line, self._seq)  # raises on a full disk: the request fails, nothing acked
-            self._queue.append(item)
-            wake, self._busy = not self._busy, True
-        if wake:
+        item.segment = self.spool.append(spool.encode(row["payload"]))  # raises on a full disk: no 200
+        self._queue.append(item)
+        if not self._busy:
+            self._busy = True
             self._wake.set()
         return Accepted("accepted")
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything this process accepted is stored; False if `timeout` passed first."""
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._queue and not self._busy, timeout)
+        deadline = time.monotonic() + timeout
+        while self._queue or self._busy:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)  # rare (a withdrawal, shutdown): a poll keeps the drainer free of signalling
+        return True
 
     def start(self) -> None:
         """Start the drainer (it first replays spool files of dead processes)."""
         with self._lock:
-            self._start_locked()
+            if self._pid != os.getpid():  # forked: the parent's thread and queue are not this process's
+                self._pid, self._thread, self._queue, self._busy, self._closing = os.getpid(), None, deque(), False, False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="intake-drainer", daemon=True)
+                self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Store what is queued (up to `timeout`), stop the drainer, remove the spool if all is stored."""
@@ -104,17 +111,9 @@ class SpooledIntake:
         self._wake.set()
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout=max(1.0, timeout))
-        with self._lock:
-            self.spool.close(remove=flushed and not self._queue)
-            if not flushed:
-                log.warning("intake: %d event(s) left in the spool; the next process replays them", len(self._queue))
-
-    def _start_locked(self) -> None:
-        if self._pid != os.getpid():  # forked: the parent's thread and queue are not this process's
-            self._pid, self._thread, self._queue, self._busy, self._closing = os.getpid(), None, [], False, False
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="intake-drainer", daemon=True)
-            self._thread.start()
+        self.spool.close(remove=flushed and not self._queue)
+        if not flushed:
+            log.warning("intake: %d event(s) left in the spool; the next process replays them", len(self._queue))
 
     def _run(self) -> None:
         next_look = 0.0
@@ -128,33 +127,37 @@ class SpooledIntake:
             if self._closing:
                 return
 
+    def _take(self) -> list[Waiting]:
+        batch: list[Waiting] = []
+        with suppress(IndexError):
+            while len(batch) < self.max_batch:
+                batch.append(self._queue.popleft())
+        return batch
+
     def _drain(self) -> None:
         backoff = 0.1
         while True:
             if self.gather > 0 and not self._closing:
                 time.sleep(self.gather)  # the next events join this batch: fewer, bigger transactions
-            with self._lock:
-                batch = self._queue[:self.max_batch]
-                del self._queue[:self.max_batch]
-                if not batch:
-                    self._busy = False
-                    self._idle.notify_all()
+            batch = self._take()
+            if not batch:
+                self._busy = False
+                if not self._queue:
                     return
+                self._busy = True  # an event came as the flag went down, unseen by its request: take it
+                continue
             retry = self._store(batch)
             done = batch[:len(batch) - len(retry)]
             if done:
                 self.stored += len(done)
                 self.intake.hand_over(done)
-            with self._lock:
-                if retry:
-                    self._queue[:0] = retry
-                if done:
-                    self.spool.done_through(done[-1].seq, everything=not self._queue)
+                for item in done:
+                    item.segment.done += 1
+                self.spool.collect()
             if retry:
+                self._queue.extendleft(reversed(retry))
                 if self._closing:
-                    with self._lock:
-                        self._busy = False
-                        self._idle.notify_all()
+                    self._busy = False
                     return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
