@@ -99,7 +99,8 @@ class SpooledIntake:
         """Start the drainer (it first replays spool files of dead processes)."""
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's thread and queue are not this process's
-                self._pid, self._thread, self._queue, self._busy, self._closing = os.getpid(), None, deque(), False, False
+                self._thread, self._queue, self._busy, self._closing = None, deque(), False, False
+                self._pid = os.getpid()  # last: a request seeing it must find the new queue
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="intake-drainer", daemon=True)
                 self._thread.start()
