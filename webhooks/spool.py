@@ -131,11 +131,6 @@ class Spool:
                 os.close(segment.fd)
         self._local = threading.local()
 
-    def owns(self, path: Path) -> bool:
-        """True for a file of this process."""
-        with self._lock:
-            return any(s.path == path and s.pid == os.getpid() for s in self._segments)
-
     def _open(self) -> Segment:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
@@ -155,17 +150,16 @@ def _remove(segment: Segment) -> None:
         os.close(segment.fd)
 
 
-def claim_orphans(directory: Path, mine: Spool | None = None) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
+def claim_orphans(directory: Path) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
     """Spool files of dead processes, each locked while the caller replays it; removed once it resumes us.
 
     The caller stores every payload before asking for the next file; if it raises instead, the file
-    stays for the next attempt.
+    stays for the next attempt. A live process's files, the caller's own included, are skipped by
+    their lock alone: flock locks taken through different open files conflict even within one process.
     """
     if not directory.is_dir():
         return
     for path in sorted(directory.glob(f"*{SUFFIX}")):
-        if mine is not None and mine.owns(path):
-            continue
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:

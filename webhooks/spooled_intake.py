@@ -20,10 +20,11 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from webhooks import spool
+from webhooks.db import is_disconnect
 from webhooks.inbound_rows import Accepted, message_row
 from webhooks.intake import Intake, Waiting
 from webhooks.zalo import EventError, InboundEvent, parse_event
@@ -36,9 +37,7 @@ MAX_BACKOFF = 5.0
 
 def transient(exc: BaseException) -> bool:
     """True when storing may work if tried again later (the database away, locked or overloaded)."""
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, OSError)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    return isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, OSError)) or is_disconnect(exc)
 
 
 class _Later(Exception):
@@ -189,7 +188,7 @@ class SpooledIntake:
 
     def _replay_orphans(self) -> None:
         try:
-            for path, payloads in spool.claim_orphans(self.directory, self.spool):
+            for path, payloads in spool.claim_orphans(self.directory):
                 items = [item for item in map(_replayed, payloads) if item is not None]
                 for start in range(0, len(items), self.max_batch):
                     batch = items[start:start + self.max_batch]
