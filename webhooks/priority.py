@@ -1,10 +1,13 @@
 """Acknowledging before answering: background jobs in a web process wait while the server is busy acknowledging."""
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, Callable, Iterable
 
@@ -39,29 +42,65 @@ class RequestGauge:
     # variable); each look takes the interpreter lock, so not too often.
     POLL = 0.01
 
-    def __init__(self, max_wait: float, busy_at: int = 4, settle: float = 0.05):
+    def __init__(self, max_wait: float, busy_at: int = 4, settle: float = 0.05, slots: int = 64):
         self.max_wait, self.busy_at, self.settle = max_wait, max(1, busy_at), settle
-        self._active = multiprocessing.Value("i", 0)
+        # One slot per server process, each written by its own process only, so a request takes no
+        # cross-process lock: one shared counter behind a semaphore cost two contended acquisitions
+        # per request (3.6 % of a loaded web process's samples, and about a tenth of the throughput
+        # of a route that only reads its body). Readers add the slots of live processes: a worker
+        # killed mid-request leaves a count that must not hold jobs back for good.
+        self._counts = multiprocessing.RawArray("i", slots)
+        self._pids = multiprocessing.RawArray("i", slots)  # the process owning each slot, 0: free
+        self._claiming = multiprocessing.Lock()  # taking a slot: once per process
+        self._lock = threading.Lock()  # this process's count, shared by its request threads
+        self._mine, self._slot = 0, -1
         self.waits = 0  # jobs in this process that had to wait (for tests and curiosity)
+        os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
+
+    def _forget_parent(self) -> None:
+        # In a forked child: the parent's requests and slot are not this process's.
+        self._lock = threading.Lock()
+        self._mine, self._slot = 0, -1
+
+    def _claim(self) -> int:
+        pid = os.getpid()
+        with self._claiming:
+            for slot, owner in enumerate(self._pids):
+                if owner == 0 or owner == pid or not _alive(owner):
+                    self._pids[slot], self._counts[slot] = pid, 0
+                    return slot
+        log.warning("request gauge: all %d slots taken; this process's requests count here only", len(self._pids))
+        return len(self._pids)  # no slot: counted in _mine only
 
     @property
     def active(self) -> int:
-        """Requests in progress now, over all processes."""
-        return int(self._active.value)
+        """Requests in progress now, over all live server processes."""
+        total, slot = self._mine, self._slot
+        for other, count in enumerate(self._counts):
+            # Only a non-zero slot needs the liveness check (one syscall): at rest none does.
+            if count and other != slot and _alive(self._pids[other]):
+                total += count
+        return total
+
+    def _add(self, step: int) -> None:
+        with self._lock:
+            if self._slot < 0:
+                self._slot = self._claim()
+            self._mine += step
+            if self._slot < len(self._counts):
+                self._counts[self._slot] = self._mine
 
     def started(self) -> None:
         """A request began."""
-        with self._active.get_lock():
-            self._active.value += 1
+        self._add(1)
 
     def finished(self) -> None:
         """A request ended (its response was handed over)."""
-        with self._active.get_lock():
-            self._active.value -= 1
+        self._add(-1)
 
     def wait_quiet(self) -> float:
         """Block while `busy_at` or more requests are in progress (on average over `settle`), at most `max_wait`."""
-        if self.max_wait <= 0 or self._active.value < self.busy_at:
+        if self.max_wait <= 0 or self.active < self.busy_at:
             return 0.0
         self.waits += 1
         began = now = time.monotonic()
@@ -69,7 +108,7 @@ class RequestGauge:
         looks = max(1, round(self.settle / self.POLL))
         recent: deque[int] = deque(maxlen=looks)
         while now < deadline:
-            recent.append(self._active.value)
+            recent.append(self.active)
             if len(recent) == looks and sum(recent) < self.busy_at * looks:
                 break
             time.sleep(self.POLL)
@@ -87,6 +126,23 @@ class RequestGauge:
                 raise
             return _Closing(body, self.finished)
         return counted
+
+
+def _forked(ref: "weakref.ReferenceType[RequestGauge]") -> None:
+    gauge = ref()
+    if gauge is not None:
+        gauge._forget_parent()
+
+
+def _alive(pid: int) -> bool:
+    """True while process `pid` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 class _Closing:
