@@ -74,6 +74,10 @@ class Settings:
     # does not outlive the process (then nothing could replay a spool).
     spool_dir: Path | None = ROOT / "instance" / "spool"
     spool_gather: float = 0.02
+    # While a burst fills the request threads the drainer yields to them, storing one batch per
+    # answer_defer_max seconds, until the oldest queued event waited this many seconds (0: never yields;
+    # webhooks/spooled_intake.py).
+    spool_hold: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -108,6 +112,7 @@ class Settings:
             intake_gather=float(env.get("BOT_INTAKE_GATHER", "0.001")),
             spool_dir=_spool_dir(env.get("BOT_SPOOL_DIR")),
             spool_gather=float(env.get("BOT_SPOOL_GATHER", "0.02")),
+            spool_hold=float(env.get("BOT_SPOOL_HOLD", "10")),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from tests.conftest import wait_for
 from tests.test_intake import event
 from webhooks import spool
 from webhooks.intake import Intake
+from webhooks.priority import RequestGauge
 from webhooks.models import Citizen, Message
 from webhooks.spooled_intake import SpooledIntake, create_intake
 
@@ -28,6 +29,7 @@ from types import SimpleNamespace
 from bot.settings import Settings
 from webhooks.db import Database
 from webhooks.intake import Intake
+from webhooks.priority import RequestGauge
 from webhooks.spooled_intake import SpooledIntake
 from webhooks.zalo import parse_event
 url, directory = sys.argv[1], Path(sys.argv[2])
@@ -171,3 +173,88 @@ def test_settings_choose_the_intake(services, tmp_path):
     on = dataclasses.replace(services, settings=dataclasses.replace(services.settings, spool_dir=tmp_path))
     chosen = create_intake(on)
     assert isinstance(chosen, SpooledIntake) and chosen.directory.parent == tmp_path
+
+
+# --- yielding to requests under a burst ---------------------------------------------------------
+
+@pytest.fixture
+def burst():
+    """A request gauge that is busy from the first request on (one request held open meanwhile)."""
+    gauge = RequestGauge(max_wait=0.5, busy_at=1, settle=0.02)
+    gauge.started()
+    yield gauge
+    if gauge.active:
+        gauge.finished()
+
+
+def holding(services, tmp_path, gauge, **options) -> SpooledIntake:
+    options.setdefault("hold", 60.0)
+    return SpooledIntake(Intake(services), tmp_path / "spool", gather=0.001, pause=gauge.wait_quiet, **options)
+
+
+def accept_many(intake: SpooledIntake, count: int) -> None:
+    for n in range(count):
+        intake.accept(*event("user_send_text", f"u{n % 3}", f"h{n}"))
+
+
+def test_storing_waits_while_requests_crowd_and_goes_on_once_they_end(services, db, tmp_path):
+    gauge = RequestGauge(max_wait=30.0, busy_at=1, settle=0.02)
+    gauge.started()
+    intake = holding(services, tmp_path, gauge)
+    try:
+        intake.accept(*event("user_send_text", "u1", "b1"))
+        assert not wait_for(lambda: messages(db), timeout=0.5)  # the one request in progress counts as busy
+        assert intake.backlog == 1 and gauge.waits == 1
+        gauge.finished()
+        assert wait_for(lambda: [m for m, _ in messages(db)] == ["b1"], timeout=10)
+        assert intake.backlog == 0
+    finally:
+        if gauge.active:
+            gauge.finished()
+        intake.close(timeout=10)
+
+
+def test_at_a_steady_rate_nothing_is_held(services, db, tmp_path):
+    gauge = RequestGauge(max_wait=30.0, busy_at=4)
+    gauge.started()  # one request in progress: below busy_at
+    intake = holding(services, tmp_path, gauge)
+    try:
+        accept_many(intake, 5)
+        assert wait_for(lambda: len(messages(db)) == 5, timeout=10)
+        assert gauge.waits == 0
+    finally:
+        gauge.finished()
+        intake.close(timeout=10)
+
+
+# Twenty one-event batches each held for max_wait (0.5 s) would take ten seconds; each bound below
+# must let them all through in a fraction of that while the gauge stays busy.
+@pytest.mark.parametrize("options", [{"hold": 0.2}, {"max_held": 2}], ids=["oldest-waited-hold", "max-held"])
+def test_holding_is_bounded(services, db, tmp_path, burst, options):
+    intake = holding(services, tmp_path, burst, max_batch=1, **options)
+    try:
+        accept_many(intake, 20)
+        assert wait_for(lambda: len(messages(db)) == 20, timeout=4)
+    finally:
+        intake.close(timeout=10)
+
+
+def test_a_flush_is_not_held(services, db, tmp_path, burst):
+    intake = holding(services, tmp_path, burst, max_batch=1)
+    try:
+        accept_many(intake, 20)
+        assert intake.flush(timeout=4)  # a withdrawal or shutdown: stored now, busy or not
+        assert len(messages(db)) == 20
+    finally:
+        intake.close(timeout=10)
+
+
+def test_the_intake_yields_to_the_dispatchers_gauge(services, tmp_path):
+    import dataclasses
+    from types import SimpleNamespace
+
+    gauge = RequestGauge(max_wait=1.0)
+    settings = dataclasses.replace(services.settings, spool_dir=tmp_path, spool_hold=7.0)
+    chosen = create_intake(SimpleNamespace(settings=settings, database=services.database,
+                                           dispatcher=SimpleNamespace(gauge=gauge)))
+    assert chosen.pause == gauge.wait_quiet and chosen.hold == 7.0

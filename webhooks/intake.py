@@ -77,6 +77,7 @@ class Waiting:
     result: Accepted | None = None
     error: BaseException | None = None
     segment: Any = None  # the spool file holding it (SpooledIntake)
+    queued_at: float = 0.0  # time.monotonic() when SpooledIntake queued it
 
 
 class Intake:
