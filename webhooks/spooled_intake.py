@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 ORPHAN_LOOK = 10.0  # seconds between looks for spool files of processes that died
 MAX_BACKOFF = 5.0
-MAX_HELD = 20_000  # queued events past which the drainer stops yielding to requests (a few KB each)
+MAX_HELD = 10_000  # queued events past which the drainer stops yielding (about 1.6 KB each, measured)
 
 
 def transient(exc: BaseException) -> bool:
