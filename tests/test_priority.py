@@ -1,8 +1,11 @@
 """RequestGauge: background jobs wait while the server is busy acknowledging, never longer than max_wait."""
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from webhooks.priority import RequestGauge
 
@@ -103,56 +106,46 @@ def test_middleware_counts_a_failed_request_as_finished():
     assert gauge.active == 0
 
 
-def test_the_count_is_shared_with_forked_processes_while_they_live():
-    import multiprocessing
-
-    gauge = RequestGauge(max_wait=1)
-    gauge.started()
+@contextmanager
+def child_serving(gauge: RequestGauge, requests: int) -> Iterator[None]:
+    """A forked server process with `requests` in progress until the block ends; then it exits."""
     context = multiprocessing.get_context("fork")
     counted, leave = context.Event(), context.Event()
 
-    def serve_two_requests() -> None:
-        gauge.started()  # a forked worker does not inherit its parent's request
-        gauge.started()
+    def serve() -> None:
+        for _ in range(requests):
+            gauge.started()
         counted.set()
         leave.wait(10)
 
-    child = context.Process(target=serve_two_requests)
+    child = context.Process(target=serve)
     child.start()
-    assert counted.wait(10)
-    assert gauge.active == 3  # the child's requests count here too
-    leave.set()
-    child.join(10)
+    try:
+        assert counted.wait(10)
+        yield
+    finally:
+        leave.set()
+        child.join(10)
+
+
+def test_the_count_is_shared_with_forked_processes_while_they_live():
+    gauge = RequestGauge(max_wait=1)
+    gauge.started()
+    with child_serving(gauge, 2):
+        assert gauge.active == 3  # the child's two count here; it did not inherit its parent's request
     assert gauge.active == 1  # a process that died mid-request no longer holds jobs back
     gauge.finished()
     assert gauge.active == 0
 
 
 def test_a_dead_process_slot_is_taken_by_the_next():
-    import multiprocessing
-
     gauge = RequestGauge(max_wait=1, slots=1)
-    context = multiprocessing.get_context("fork")
-    first = context.Process(target=gauge.started)  # takes the only slot, then dies with a request open
+    first = multiprocessing.get_context("fork").Process(target=gauge.started)  # takes the only slot, dies mid-request
     first.start()
     first.join(10)
     assert gauge.active == 0
-    counted, leave = context.Event(), context.Event()
-
-    def serve_two_requests() -> None:
-        gauge.started()
-        gauge.started()
-        counted.set()
-        leave.wait(10)
-
-    second = context.Process(target=serve_two_requests)
-    second.start()
-    try:
-        assert counted.wait(10)
+    with child_serving(gauge, 2):
         assert gauge.active == 2  # visible here: the dead process's slot was taken over, not lost
-    finally:
-        leave.set()
-        second.join(10)
 
 
 class FakeRedis:
