@@ -15,8 +15,8 @@ and an event in the spool is already safe, so the queue may grow for a while and
 big batches. Holding is bounded: not once the oldest queued event waited `hold` seconds or
 `max_held` events are queued (memory), nor while a withdrawal or shutdown flushes. At a steady
 rate the gauge is never busy and nothing is held. Measured in the bench (docs/ARCHITECTURE.md,
-seventeenth session): SQLite webhook throughput went from about 0.54 to 0.67 of the bare
-endpoint's; the price is that stored rows and /healthz's intake_backlog lag a burst by seconds.
+seventeenth session): SQLite webhook throughput went from 0.50 to 0.70 of the bare endpoint's
+in the same hour; the price is that stored rows and /healthz's intake_backlog lag a burst by seconds.
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ class SpooledIntake:
 
     def _may_hold(self) -> bool:
         """True when the next batch may wait for the requests in progress (see the module's docstring)."""
-        if self.pause is None or self.hold <= 0 or self._closing or self._hurry or len(self._queue) >= self.max_held:
+        if self.hold <= 0 or self._closing or self._hurry or len(self._queue) >= self.max_held:
             return False
         try:
             return time.monotonic() - self._queue[0].queued_at < self.hold
@@ -170,8 +170,8 @@ class SpooledIntake:
         while True:
             if self.gather > 0 and not self._closing:
                 time.sleep(self.gather)  # the next events join this batch: fewer, bigger transactions
-            if self._may_hold():
-                self.pause()  # type: ignore[misc]
+            if self.pause is not None and self._may_hold():
+                self.pause()
             batch = self._take()
             self._storing = len(batch)
             if not batch:
@@ -260,6 +260,6 @@ def create_intake(services: Any) -> Intake | SpooledIntake:
     key = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
     directory = Path(settings.spool_dir) / key
     directory.mkdir(parents=True, exist_ok=True)  # an unwritable BOT_SPOOL_DIR stops start-up, naming it
-    gauge = getattr(getattr(services, "dispatcher", None), "gauge", None)
+    gauge = getattr(services.dispatcher, "gauge", None)  # ManualDispatcher and None have none
     return SpooledIntake(intake, directory, settings.spool_gather, pause=gauge.wait_quiet if gauge else None,
                          hold=settings.spool_hold)
