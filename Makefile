@@ -21,7 +21,7 @@ browser:
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; }
 
 test: $(BIN)/python browser
-	$(BIN)/python -m bot lint
+	$(BIN)/python -m bot lint --demo
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m bot eval tests/data/eval.yaml --baseline
 

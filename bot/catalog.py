@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from bot import schema
+from bot.hours import HoursError, OfficeHours
 from bot.yaml_source import Problem, plain, position, read_yaml, validate
 
 
 LEXICON_FILE = "lexicon.yaml"
 OUT_OF_SCOPE_FILE = "out-of-scope.yaml"  # phrasings the bot must not answer
+DIALOGUE_FILE = "dialogue.yaml"  # short conversational words: acknowledgements, corrections, leaving a hand-over
 PARTS = ("documents", "steps", "fee", "processing_time", "where", "online")
 
 
@@ -71,7 +73,7 @@ class Commune:
 
     name: str
     address: str
-    hours: str
+    hours: str  # as citizens read it
     phone: str
     tech_team: tuple[dict, ...] = ()
     service_points: tuple[ServicePoint, ...] = ()
@@ -79,6 +81,16 @@ class Commune:
     email: str = ""
     portal: str = "https://dichvucong.gov.vn"
     example: bool = False
+    police_phone: str = ""
+    office: OfficeHours = field(default_factory=lambda: OfficeHours(""))  # when staff are in
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    """One numbered line of the menu and the entries a citizen picking it chooses from."""
+
+    title: str
+    entries: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,11 @@ class Catalog:
     lexicon: Lexicon
     version: str  # content hash of the files it was loaded from
     files: tuple[Path, ...] = ()
-    out_of_scope: tuple[str, ...] = ()
+    out_of_scope: tuple[str, ...] = ()  # clearly outside the bot's field: a polite line, not queued
+    near_domain: tuple[str, ...] = ()  # real services without a guide: fall back and queue for staff
+    emergency: dict = field(default_factory=dict)  # khan-cap's `numbers` and `signals` (bot.safety)
+    menu: tuple[MenuOption, ...] = ()
+    dialogue: dict = field(default_factory=dict)  # intents/dialogue.yaml
 
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, if any."""
@@ -136,11 +152,14 @@ def _entry(data: dict, source: Path, line: int) -> Entry:
 def _commune(data: dict) -> Commune:
     d = plain(data)
     points = tuple(ServicePoint(**p) for p in d.get("service_points", []))
+    hours = d["hours"]
+    text, weekly = (hours, None) if isinstance(hours, str) else (hours["text"], hours["open"])
     return Commune(
-        name=d["name"], address=d["address"], hours=d["hours"], phone=d["phone"],
+        name=d["name"], address=d["address"], hours=text, phone=d["phone"],
         tech_team=tuple(d.get("tech_team", [])), service_points=points,
         province=d.get("province", ""), email=d.get("email", ""),
         portal=d.get("portal", "https://dichvucong.gov.vn"), example=bool(d.get("example", False)),
+        police_phone=d.get("police_phone", ""), office=OfficeHours.parse(text, weekly),
     )
 
 
@@ -180,15 +199,22 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
         errs = validate(tree, schema.CATALOG, catalog_path)
         problems += errs
         if not errs:
-            commune = _commune(tree["commune"])
+            try:
+                commune = _commune(tree["commune"])
+            except HoursError as exc:
+                line, col = position(tree, ["commune", "hours"])
+                problems.append(Problem(str(catalog_path), line, col, f"commune/hours: {exc}"))
             for i, node in enumerate(tree["entries"]):
                 add(_entry(node, catalog_path, position(tree, ["entries", i])[0]), node)
 
     lexicon_tree = None
-    special = {LEXICON_FILE: schema.LEXICON, OUT_OF_SCOPE_FILE: schema.OUT_OF_SCOPE}
+    special = {LEXICON_FILE: schema.LEXICON, OUT_OF_SCOPE_FILE: schema.OUT_OF_SCOPE, DIALOGUE_FILE: schema.DIALOGUE}
     intent_files = sorted(p for p in Path(intents_dir).glob("*.yaml") if p.name not in special)
     lexicon_path = Path(intents_dir) / LEXICON_FILE
     negatives: tuple[str, ...] = ()
+    near_domain: tuple[str, ...] = ()
+    extras: dict[str, Any] = {}
+    dialogue: dict[str, Any] = {}
     extra = [Path(intents_dir) / name for name in special if (Path(intents_dir) / name).exists()]
     for path in intent_files + extra:
         files.append(path)
@@ -197,7 +223,8 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
         if node is None:
             continue
         digest.update(path.read_bytes())
-        errs = validate(node, special.get(path.name, schema.INTENT), path)
+        kind = special.get(path.name) or schema.SPECIAL_INTENTS.get(str(node.get("id")), schema.INTENT)
+        errs = validate(node, kind, path)
         problems += errs
         if errs:
             continue
@@ -205,8 +232,13 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
             lexicon_tree = node
         elif path.name == OUT_OF_SCOPE_FILE:
             negatives = tuple(str(q) for q in node["questions"])
+            near_domain = tuple(str(q) for q in node.get("near_domain") or ())
+        elif path.name == DIALOGUE_FILE:
+            dialogue = plain(node)
         else:
-            add(_entry(node, path, 1), node)
+            data = plain(node)
+            extras[data["id"]] = {k: v for k, v in data.items() if k in ("numbers", "signals", "options")}
+            add(_entry({k: v for k, v in node.items() if k not in ("numbers", "signals", "options")}, path, 1), node)
 
     if lexicon_tree is not None and not problems:
         for term, target in lexicon_tree.get("terms", {}).items():
@@ -214,8 +246,15 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
                 line, col = lexicon_tree["terms"].lc.value(term)
                 problems.append(Problem(str(lexicon_path), line + 1, col + 1,
                                         f"terms/{term}: unknown intent {target!r}"))
+    menu = tuple(MenuOption(o["title"], tuple(o["entries"])) for o in extras.get("menu", {}).get("options", ()))
+    for n, option in enumerate(menu):
+        for entry_id in option.entries:
+            if entry_id not in entries:
+                problems.append(Problem(entries["menu"].source_file, 1, 1,
+                                        f"options/{n}/entries: unknown entry {entry_id!r}"))
     if problems:
         raise CatalogError(problems)
     assert commune is not None
     return Catalog(entries=entries, commune=commune, lexicon=_lexicon(lexicon_tree),
-                   version=digest.hexdigest()[:12], files=tuple(files), out_of_scope=negatives)
+                   version=digest.hexdigest()[:12], files=tuple(files), out_of_scope=negatives,
+                   near_domain=near_domain, emergency=extras.get("khan-cap", {}), menu=menu, dialogue=dialogue)

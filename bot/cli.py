@@ -76,7 +76,7 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
     catalog = Path(args.path) if args.path else settings.catalog_path
     intents = Path(args.intents) if args.intents else (catalog.parent / "intents" if args.path else settings.intents_dir)
-    problems = lint(catalog, intents)
+    problems = lint(catalog, intents, demo=args.demo)
     for p in problems:
         print(p)
     errors = sum(p.severity == "error" for p in problems)
@@ -86,7 +86,8 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score a case file; --baseline adds rapidfuzz extractOne for comparison."""
-    from bot.evaluate import CaseFileError, engine_predictor, format_report, load_cases, score_baseline, score_cases
+    from bot.evaluate import (CaseFileError, answer_names, engine_predictor, format_report, load_cases,
+                              score_baseline, score_cases)
 
     try:
         cases = load_cases(Path(args.file))
@@ -94,7 +95,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 1
     engine = _engine(settings)
-    result = score_cases(cases, engine_predictor(engine))
+    result = score_cases(cases, engine_predictor(engine), answer_names(engine))
     base = score_baseline(cases, engine) if args.baseline else None
     if args.json:
         if base is not None:
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lint", help="kiểm tra procedures.yaml và intents/")
     p.add_argument("path", nargs="?", help="procedures.yaml to check (its intents/ beside it)")
     p.add_argument("--intents", help="intents directory (default: beside PATH)")
+    p.add_argument("--demo", action="store_true", help="the example commune is expected (make test, make run)")
     p.set_defaults(func=cmd_lint)
     p = sub.add_parser("eval", help="đo độ chính xác trên một tệp câu hỏi mẫu")
     p.add_argument("file")

@@ -1,127 +1,68 @@
-"""Compose the Vietnamese replies: procedure summaries, single parts, questions back, fallbacks."""
+"""The conversation's own replies: welcome and menu, questions back, fallbacks, emergencies, hand-overs."""
 from __future__ import annotations
 
+import datetime as dt
 import math
-import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from bot.catalog import Commune, Entry
+from bot.cards import PART_TITLES, fill
+from bot.catalog import Commune, Entry, MenuOption
+from bot.hours import describe
 from bot.replies import Button, Reply
 
-# Button payloads come back as citizen text: "#<part> <entry-id>".
-PART_CODES = {
-    "documents": "giayto",
-    "steps": "cacbuoc",
-    "fee": "lephi",
-    "processing_time": "thoigian",
-    "where": "noinop",
-    "online": "online",
-}
-CODE_PARTS = {code: part for part, code in PART_CODES.items()}
-PART_TITLES = {
-    "documents": "Giấy tờ cần chuẩn bị",
-    "steps": "Các bước thực hiện",
-    "fee": "Lệ phí",
-    "processing_time": "Thời gian giải quyết",
-    "where": "Nộp hồ sơ ở đâu",
-    "online": "Làm trực tuyến",
-}
-ONE_STOP = "hỏi bộ phận một cửa"
-_PLACEHOLDER = re.compile(r"\{(ten_xa|dia_chi|gio_lam_viec|dien_thoai|to_cong_nghe_so|diem_dvc)\}")
-
-
-def part_button(part: str, entry_id: str) -> Button:
-    """A button that asks for one part of a procedure."""
-    return Button(PART_TITLES[part], "query", f"#{PART_CODES[part]} {entry_id}")
-
-
-def fill(text: str, commune: Commune) -> str:
-    """Replace the admin-facing placeholders ({ten_xa}, {dien_thoai}, …) with the commune's facts."""
-    team = "; ".join(f"{m['name']} ({m.get('role', 'tổ công nghệ số')}): {m['phone']}" for m in commune.tech_team)
-    points = "; ".join(f"{p.name}, {p.address}" for p in commune.service_points)
-    values = {
-        "ten_xa": commune.name, "dia_chi": commune.address, "gio_lam_viec": commune.hours,
-        "dien_thoai": commune.phone, "to_cong_nghe_so": team or ONE_STOP, "diem_dvc": points or ONE_STOP,
-    }
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
-
-
-def portal_button(entry: Entry) -> Button | None:
-    """Open the entry's public-service link, if it has one."""
-    return Button("Nộp trực tuyến" if entry.kind == "procedure" else "Mở trang hướng dẫn", "url", entry.link) \
-        if entry.link else None
-
-
-def procedure_summary(entry: Entry, commune: Commune) -> Reply:
-    """Short summary of a procedure plus buttons for documents, steps, fee and the portal."""
-    lines = [entry.title.upper(), fill(entry.summary, commune), "",
-             f"• Nơi giải quyết: {entry.authority}",
-             f"• Thời gian: {entry.processing_time}",
-             f"• Lệ phí: {entry.fee}",
-             f"• Trực tuyến: {online_text(entry)}"]
-    if entry.notes:
-        lines.append(f"• Lưu ý: {fill(entry.notes, commune)}")
-    lines.append("Bấm nút bên dưới để xem giấy tờ, các bước; hoặc hỏi tiếp, ví dụ “phí bao nhiêu”.")
-    buttons = [part_button("documents", entry.id), part_button("steps", entry.id), part_button("where", entry.id)]
-    link = portal_button(entry)
-    buttons.append(link or part_button("fee", entry.id))
-    return Reply("\n".join(lines), tuple(buttons))
-
-
-def online_text(entry: Entry) -> str:
-    """How far the procedure can be done online, in words citizens know."""
-    return {
-        "toàn trình": "làm toàn bộ trên mạng (dịch vụ công toàn trình)",
-        "một phần": "nộp hồ sơ trên mạng, nhưng vẫn phải đến nơi giải quyết một lần (một phần)",
-        "không": "chưa làm trực tuyến được, cần đến trực tiếp",
-    }.get(entry.online, entry.online or ONE_STOP)
+HANDOFF_BUTTON = Button("Gặp cán bộ", "query", "#canbo")
+BACK_BUTTON = Button("Quay lại trợ lý", "query", "#bot")
 
 
 def _numbered(items: Sequence[str]) -> str:
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
 
 
-def procedure_part(entry: Entry, part: str, commune: Commune) -> Reply:
-    """Only the part asked about (documents, steps, fee, time, where, online) of a procedure."""
-    title = entry.title
-    if part == "documents":
-        text = f"Giấy tờ cần chuẩn bị – {title}:\n{_numbered(entry.documents)}"
-    elif part == "steps":
-        text = f"Các bước – {title}:\n{_numbered(entry.steps)}"
-    elif part == "fee":
-        text = f"Lệ phí – {title}: {entry.fee}"
-    elif part == "processing_time":
-        text = f"Thời gian giải quyết – {title}: {entry.processing_time}"
-    elif part == "where":
-        text = f"Nơi giải quyết – {title}: {entry.authority}"
-        if entry.where:
-            text += f"\n{fill(entry.where, commune)}"
-    else:
-        text = f"Làm trực tuyến – {title}: {online_text(entry)}."
-        if entry.link:
-            text += f"\nĐường dẫn: {entry.link}"
-    others = [p for p in ("documents", "steps", "fee", "where") if p != part][:3]
-    buttons = [part_button(p, entry.id) for p in others]
-    link = portal_button(entry)
-    if link:
-        buttons.append(link)
-    return Reply(text, tuple(buttons[:4]))
+def menu_buttons() -> tuple[Button, ...]:
+    """Four everyday topics as buttons."""
+    return (Button("Khai sinh", "query", "đăng ký khai sinh"),
+            Button("Thẻ căn cước", "query", "làm thẻ căn cước"),
+            Button("Tài khoản VNeID, dịch vụ công", "query", "tài khoản dịch vụ công"),
+            HANDOFF_BUTTON)
 
 
-def faq_answer(entry: Entry, commune: Commune) -> Reply:
-    """An FAQ or conversational intent's answer, with its link as a button."""
-    text = fill(entry.answer or entry.summary, commune)
-    link = portal_button(entry)
-    return Reply(text, (link,) if link else ())
+def menu(intro: str, options: Sequence[MenuOption], commune: Commune) -> Reply:
+    """The numbered menu: an introduction, then the options a citizen picks by typing their number."""
+    lines = [fill(intro, commune).strip(), _numbered([o.title for o in options]),
+             f"Gõ số từ 1 đến {len(options)} để chọn. Gõ “gặp cán bộ” để nhắn cán bộ xã. Khẩn cấp gọi 113, 114, 115."]
+    return Reply("\n".join(line for line in lines if line), menu_buttons())
+
+
+def welcome(commune: Commune, options: Sequence[MenuOption]) -> Reply:
+    """Greeting with the numbered menu, for follow and first chat."""
+    intro = (f"Xin chào! Đây là trợ lý hướng dẫn thủ tục hành chính của {commune.name}. Bạn gõ câu hỏi bằng "
+             "chữ, có dấu hay không dấu đều được, ví dụ “làm giấy khai sinh cần gì”, hoặc chọn một mục:")
+    return menu(intro, options, commune)
+
+
+def menu_section(option: MenuOption, entries: Sequence[Entry]) -> Reply:
+    """The entries under one menu line, numbered."""
+    return Reply(f"{option.title}. Trả lời bằng số:\n" + _numbered([e.title for e in entries]))
 
 
 def clarify(options: Sequence[Entry], part: str | None = None) -> Reply:
     """Ask back with at most three numbered options."""
     options = list(options)[:3]
     about = f" ({PART_TITLES[part].lower()})" if part else ""
-    text = (f"Bạn muốn hỏi về nội dung nào{about}? Trả lời bằng số:\n"
-            + _numbered([o.title for o in options]))
+    text = (f"Bạn muốn hỏi về nội dung nào{about}? Trả lời bằng số:\n" + _numbered([o.title for o in options]))
     return Reply(text, tuple(Button(f"{i}. {o.title}", "query", str(i)) for i, o in enumerate(options, 1)))
+
+
+def wrong_answer(options: Sequence[Entry]) -> Reply:
+    """The citizen said the answer missed: apologise, offer the next guesses and a person."""
+    if not options:
+        return Reply("Xin lỗi bạn, tôi đã hiểu chưa đúng. Bạn gõ lại câu hỏi rõ hơn giúp tôi (ví dụ tên giấy tờ "
+                     "cần làm), hoặc bấm “Gặp cán bộ”. Câu hỏi đã được gửi cho cán bộ xã xem lại.", (HANDOFF_BUTTON,))
+    options = list(options)[:3]
+    text = ("Xin lỗi bạn, tôi đã hiểu chưa đúng; câu hỏi đã được gửi cho cán bộ xã xem lại. "
+            "Có phải bạn hỏi một trong các mục sau? Trả lời bằng số:\n" + _numbered([o.title for o in options]))
+    buttons = tuple(Button(f"{i}. {o.title}", "query", str(i)) for i, o in enumerate(options, 1))
+    return Reply(text, buttons + (HANDOFF_BUTTON,))
 
 
 def ask_which_procedure(part: str) -> Reply:
@@ -130,30 +71,60 @@ def ask_which_procedure(part: str) -> Reply:
                  "Ví dụ: “khai sinh phí bao nhiêu”, “làm căn cước cần giấy tờ gì”.", menu_buttons())
 
 
-def menu_buttons() -> tuple[Button, ...]:
-    """The menu as four query buttons."""
-    return (Button("Khai sinh", "query", "đăng ký khai sinh"),
-            Button("Thẻ căn cước", "query", "làm thẻ căn cước"),
-            Button("Tài khoản VNeID, dịch vụ công", "query", "tài khoản dịch vụ công"),
-            Button("Gặp cán bộ", "query", "gặp cán bộ"))
-
-
-def welcome(commune: Commune) -> Reply:
-    """Greeting with the menu, for follow and first chat."""
-    return Reply(f"Xin chào! Đây là trợ lý hướng dẫn thủ tục hành chính của {commune.name}. "
-                 "Bạn gõ câu hỏi bằng chữ, có dấu hay không dấu đều được, ví dụ: "
-                 "“làm giấy khai sinh cần gì”, “đăng ký thường trú”, “quên mật khẩu VNeID”.", menu_buttons())
-
-
 def fallback(commune: Commune) -> Reply:
-    """Politely say we do not know; offer the menu and a human officer."""
-    return Reply("Xin lỗi, tôi chưa có thông tin về câu hỏi này. Câu hỏi đã được chuyển cho cán bộ xã xem xét. "
-                 f"Bạn có thể chọn mục bên dưới, gõ “gặp cán bộ”, hoặc gọi bộ phận một cửa: {commune.phone}.",
+    """Say plainly that we do not know; offer the menu and a human officer."""
+    return Reply("Xin lỗi, tôi chưa có hướng dẫn cho câu hỏi này. Câu hỏi đã được chuyển cho cán bộ xã xem. "
+                 f"Bạn có thể gõ “menu”, bấm “Gặp cán bộ”, hoặc gọi bộ phận một cửa: {commune.phone}.",
                  menu_buttons())
 
 
+def out_of_scope(text: str, commune: Commune) -> Reply:
+    """One polite line on what the bot is for (the question is counted, not queued for staff)."""
+    return Reply(fill(text, commune).strip())
+
+
+def acknowledgement(text: str) -> Reply:
+    """A short answer to "ok", "vâng", 👍."""
+    return Reply(text.strip())
+
+
+def emergency(calls: Sequence[str], numbers: Mapping[str, str], advice: str, commune: Commune) -> Reply:
+    """The number that fits first, then the others, then the commune police; nothing about procedures."""
+    first, others = calls[0], calls[1:]
+    lines = [f"KHẨN CẤP: gọi ngay {first} ({numbers.get(first, '')})."]
+    if others:
+        lines.append("Các số khác: " + ", ".join(f"{n} ({numbers.get(n, '')})" for n in others) + ".")
+    if commune.police_phone:
+        lines.append(f"Công an xã: {commune.police_phone}.")
+    if advice:
+        lines.append(advice.strip())
+    return Reply("\n".join(lines))
+
+
+def handoff(answer: str, commune: Commune, now: dt.datetime) -> Reply:
+    """The hand-over reply; outside office hours it says when staff will see the message."""
+    text = fill(answer, commune).strip()
+    office = commune.office
+    if office.known and not office.is_open(now):
+        opening = office.next_opening(now)
+        if opening is not None:
+            text += f"\nBây giờ là ngoài giờ làm việc: cán bộ sẽ xem tin nhắn của bạn từ {describe(opening, now)}."
+    return Reply(text + "\nMuốn hỏi trợ lý tiếp, gõ “menu” hoặc bấm “Quay lại trợ lý”.", (BACK_BUTTON,))
+
+
+def handoff_released() -> str:
+    """The line that opens the menu when a citizen leaves a hand-over."""
+    return "Bạn đã quay lại trợ lý tự động; yêu cầu gặp cán bộ đã được hủy. Tôi giúp được các việc sau:"
+
+
+def handoff_expired(commune: Commune) -> Reply:
+    """Sent when a hand-over closes itself after staff stayed silent too long."""
+    return Reply("Yêu cầu gặp cán bộ của bạn đã tự đóng vì chưa có cán bộ trả lời. Bạn có thể hỏi lại trợ lý, "
+                 f"gõ “gặp cán bộ” để gửi yêu cầu mới, hoặc gọi bộ phận một cửa: {commune.phone}.", menu_buttons())
+
+
 def empty_text() -> Reply:
-    """The citizen sent nothing readable (emoji, blank)."""
+    """The citizen sent nothing readable (blank, symbols)."""
     return Reply("Bạn cần hỏi thủ tục gì ạ? Hãy gõ câu hỏi bằng chữ, ví dụ: “làm căn cước cần gì”.",
                  menu_buttons())
 
@@ -184,3 +155,4 @@ def nearest_point(commune: Commune, lat: float, lon: float) -> Reply:
         text += f"\nĐiện thoại: {point.phone}"
     url = f"https://www.google.com/maps/search/?api=1&query={point.latitude},{point.longitude}"
     return Reply(text, (Button("Xem đường đi", "url", url),))
+

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
-from bot.catalog import Catalog, CatalogError, load_catalog
+from bot.catalog import Catalog, CatalogError, Commune, load_catalog
 from bot.yaml_source import Problem, position, read_yaml
 from bot.normalize import Normalizer
 
@@ -19,13 +20,57 @@ REQUIRED_IDS = (
 STALE_AFTER = dt.timedelta(days=365)
 
 
-def lint(catalog_path: Path, intents_dir: Path, today: dt.date | None = None) -> list[Problem]:
-    """All errors (catalog does not load) or else all warnings, each with file:line:column."""
+# Numbers a citizen can call: mobiles (03, 05, 07, 08, 09 + 8 digits), landlines (02 + 9 digits),
+# 1800/1900 lines, the three-digit emergency numbers; optionally written +84 / 84 instead of 0.
+_PHONE = re.compile(r"^(?:0[35789]\d{8}|02\d{9}|1[89]00\d{4}(?:\d{2})?|11[1-5])$")
+_EXAMPLE_MARK = re.compile(r"v[ií] d[uụ]|example", re.IGNORECASE)
+
+
+def lint(catalog_path: Path, intents_dir: Path, today: dt.date | None = None, demo: bool = False) -> list[Problem]:
+    """All errors (catalog does not load) or else its warnings and live-data errors, each with file:line:column.
+
+    `demo`: the shipped example commune is expected (not an error).
+    """
     try:
         catalog = load_catalog(Path(catalog_path), Path(intents_dir))
     except CatalogError as exc:
         return exc.problems
-    return warnings(catalog, today or dt.date.today())
+    found = warnings(catalog, today or dt.date.today())
+    if not demo:
+        tree, _ = read_yaml(Path(catalog_path))
+        for field, why in example_data(catalog.commune):
+            keys = [int(k) if k.isdigit() else k for k in ["commune", *field.split("/")]]
+            line, col = position(tree, keys)
+            found.append(Problem(str(catalog_path), line, col, f"commune/{field}: {why}"))
+    return found
+
+
+def phone_ok(text: str) -> bool:
+    """Every number written in `text` is one a citizen can call (placeholders like 0123 456 789 are not)."""
+    numbers = re.findall(r"\+?\d[\d .\-]{1,16}\d", text)
+    digits = [re.sub(r"\D", "", n) for n in numbers]
+    digits = ["0" + d[2:] if d.startswith("84") and len(d) >= 11 else d for d in digits]
+    return bool(digits) and all(_PHONE.match(d) for d in digits)
+
+
+def example_data(commune: Commune) -> list[tuple[str, str]]:
+    """(field, why) for every commune fact still holding the shipped example: a live service must not use them."""
+    out: list[tuple[str, str]] = []
+    if commune.example:
+        out.append(("example", "đây vẫn là dữ liệu ví dụ (example: true): điền thông tin thật của xã rồi đổi thành false"))
+    phones = {"phone": commune.phone, "police_phone": commune.police_phone}
+    phones.update({f"tech_team/{i}/phone": m.get("phone", "") for i, m in enumerate(commune.tech_team)})
+    phones.update({f"service_points/{i}/phone": p.phone for i, p in enumerate(commune.service_points) if p.phone})
+    for field, value in phones.items():
+        if value and not phone_ok(value):
+            out.append((field, f"số điện thoại {value!r} không phải số gọi được (số ví dụ?)"))
+    texts = {"name": commune.name, "address": commune.address, "hours": commune.hours}
+    texts.update({f"tech_team/{i}/name": m.get("name", "") for i, m in enumerate(commune.tech_team)})
+    texts.update({f"service_points/{i}/name": p.name for i, p in enumerate(commune.service_points)})
+    for field, value in texts.items():
+        if _EXAMPLE_MARK.search(value or ""):
+            out.append((field, f"còn chữ “VÍ DỤ”: {value!r}"))
+    return out
 
 
 def _question_positions(path: str) -> dict[tuple[str, str], tuple[int, int]]:

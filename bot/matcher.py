@@ -40,6 +40,7 @@ class Match:
     decision: str  # answer | clarify | fallback
     candidates: tuple[Candidate, ...]
     normalized: str
+    off_topic: float = 0.0  # similarity to the clearly out-of-scope phrasings (weather, football…)
 
     @property
     def top(self) -> Candidate | None:
@@ -51,7 +52,8 @@ class Matcher:
     """An index over entries' phrasings, built once when the catalog loads."""
 
     def __init__(self, entries: Sequence[Entry], normalizer: Normalizer, terms: dict[str, str] | None = None,
-                 negatives: Iterable[str] = (), weights: dict[str, float] | None = None):
+                 negatives: Iterable[str] = (), weights: dict[str, float] | None = None,
+                 off_topic: Iterable[str] = (), withheld: Iterable[str] = ()):
         self.normalizer = normalizer
         self.weights = dict(weights or WEIGHTS)
         self.ids = [e.id for e in entries]
@@ -63,12 +65,15 @@ class Matcher:
                     docs.append(norm)
                     owners.append(i)
         neg_docs = [d for d in (normalizer(t) for t in negatives) if d]
+        # Phrasings of an entry another judge answers (emergencies): a class of their own for the
+        # classifier, so such texts do not lend their weight to a procedure, but never a candidate.
+        withheld_docs = [d for d in (normalizer(t) for t in withheld) if d]
         # A phrasing a reviewer taught is answered as taught, whatever the other signals say.
         owners_of: dict[str, set[int]] = {}
         for doc, owner in zip(docs, owners):
             owners_of.setdefault(doc, set()).add(owner)
         self._exact = {doc: next(iter(o)) for doc, o in owners_of.items() if len(o) == 1}
-        self.features = Featurizer(docs + neg_docs)
+        self.features = Featurizer(docs + neg_docs + withheld_docs)
         x = self.features.matrix(docs)
         owners_arr = np.asarray(owners, dtype=np.intp)
         order = np.argsort(owners_arr, kind="stable")
@@ -79,12 +84,18 @@ class Matcher:
         # Stored feature-major so a query touches only the rows of its own features.
         self._centroids_t = l2_normalize(onehot @ x).T.tocsr()
         self._neg = self.features.matrix(neg_docs) if neg_docs else None
+        # The clearly out-of-scope part of the negatives (a subset): told apart from near-domain questions.
+        off_docs = [d for d in (normalizer(t) for t in off_topic) if d]
+        self._off = self.features.matrix(off_docs) if off_docs else None
         self._keywords = self._keyword_index(entries, terms or {})
         self._coef: np.ndarray | None = None
         if 1 < len(self.ids) <= CLASSIFIER_MAX_ENTRIES:
             # Out-of-scope phrasings form one extra class, so "gia vang" has somewhere to go.
-            labels = np.r_[owners_arr, np.full(len(neg_docs), len(self.ids))]
-            train = sparse.vstack([x, self._neg]) if self._neg is not None else x
+            labels = np.r_[owners_arr, np.full(len(neg_docs), len(self.ids)),
+                           np.full(len(withheld_docs), len(self.ids) + 1)]
+            extra = [m for m in (self._neg, self.features.matrix(withheld_docs) if withheld_docs else None)
+                     if m is not None]
+            train = sparse.vstack([x, *extra]) if extra else x
             # saga at a loose tolerance: 0.6 s instead of 15 s for lbfgs, same accuracy on the eval sets.
             clf = LogisticRegression(C=CLASSIFIER_C, solver="saga", tol=1e-3, max_iter=200, random_state=0)
             with warnings.catch_warnings():
@@ -94,7 +105,7 @@ class Matcher:
 
     def nbytes(self) -> int:
         """Memory held by the index's arrays (sparse matrices, classifier weights)."""
-        mats = [self._docs, self._centroids_t] + ([self._neg] if self._neg is not None else [])
+        mats = [self._docs, self._centroids_t] + [m for m in (self._neg, self._off) if m is not None]
         total = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in mats)
         return total + (self._coef.nbytes if self._coef is not None else 0)
 
@@ -161,23 +172,24 @@ class Matcher:
             "classifier": classifier,
             "keyword": self._keyword_scores(norm),
             "negative": float((self._neg @ q).max()) if self._neg is not None else 0.0,
+            "off_topic": float((self._off @ q).max()) if self._off is not None else 0.0,
         }
 
-    def scores(self, text: str) -> tuple[str, np.ndarray, float]:
-        """Normalised text, per-entry scores, and similarity to known out-of-scope phrasings."""
+    def scores(self, text: str) -> tuple[str, np.ndarray, float, float]:
+        """Normalised text, per-entry scores, and similarity to the out-of-scope and clearly off-topic phrasings."""
         norm = self.normalizer(text)
         if not norm or not self.ids:
-            return norm, np.zeros(len(self.ids)), 0.0
+            return norm, np.zeros(len(self.ids)), 0.0, 0.0
         parts = self.components(norm)
         total = np.asarray(sum(w * parts[name] for name, w in self.weights.items()))
         exact = self._exact.get(norm)
         if exact is not None:
             total[exact] = 1.0
-        return norm, total, float(parts["negative"])
+        return norm, total, float(parts["negative"]), float(parts["off_topic"])
 
     def rank(self, text: str, limit: int = 5) -> list[Candidate]:
         """Best entries for `text`, best first."""
-        _, scores, neg = self.scores(text)
+        _, scores, neg, _ = self.scores(text)
         return self._top(scores, neg, limit)
 
     def _top(self, scores: np.ndarray, neg: float, limit: int) -> list[Candidate]:
@@ -192,9 +204,9 @@ class Matcher:
 
     def match(self, text: str, thresholds: Thresholds, limit: int = 3) -> Match:
         """Rank, then decide: answer, ask back (clarify) or fall back."""
-        norm, scores, neg = self.scores(text)
+        norm, scores, neg, off = self.scores(text)
         cands = self._top(scores, neg, limit)
-        return Match(decide(cands, thresholds), tuple(cands), norm)
+        return Match(decide(cands, thresholds), tuple(cands), norm, off)
 
 
 GATHER_MAX = 20_000  # stored values past which _rows_dot leaves the gather to scipy (measured: 36 vs 2,000 entries)

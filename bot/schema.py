@@ -56,6 +56,29 @@ FAQ = {
     },
 }
 
+HOURS = {
+    "oneOf": [
+        TEXT,  # free text only: the bot cannot tell when staff will be in
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["text", "open"],
+            "properties": {
+                "text": TEXT,  # what citizens read
+                # "T2-T6": ["07:30-11:30", "13:30-17:00"], "T7": ["07:30-11:30"]
+                "open": {
+                    "type": "object",
+                    "propertyNames": {"pattern": r"^(T[2-7]|CN)(-(T[2-7]|CN))?$"},
+                    "additionalProperties": {
+                        "type": "array", "minItems": 1,
+                        "items": {"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"},
+                    },
+                },
+            },
+        },
+    ],
+}
+
 SERVICE_POINT = {
     "type": "object",
     "additionalProperties": False,
@@ -79,8 +102,9 @@ COMMUNE = {
         "name": TEXT,
         "province": TEXT,
         "address": TEXT,
-        "hours": TEXT,
+        "hours": HOURS,
         "phone": TEXT,
+        "police_phone": TEXT,  # Công an xã: named in the emergency reply
         "email": TEXT,
         "portal": URL,
         "tech_team": {
@@ -153,5 +177,68 @@ OUT_OF_SCOPE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["kind", "questions"],
-    "properties": {"kind": {"const": "out_of_scope"}, "questions": TEXT_LIST, "reviewed": DATE},
+    "properties": {
+        "kind": {"const": "out_of_scope"},
+        "questions": TEXT_LIST,  # clearly outside (weather, football): one polite line, not queued
+        "near_domain": TEXT_LIST,  # real services the bot has no guide for: fallback, queued for staff
+        "reviewed": DATE,
+    },
 }
+
+PHRASES = {"type": "array", "items": TEXT, "minItems": 1}
+
+DIALOGUE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "acknowledgements", "acknowledgement_reply", "corrections", "leave_handoff",
+                 "out_of_scope_reply"],
+    "properties": {
+        "kind": {"const": "dialogue"},
+        "acknowledgements": PHRASES,
+        "acknowledgement_reply": TEXT,
+        "corrections": PHRASES,
+        "leave_handoff": PHRASES,
+        "out_of_scope_reply": TEXT,
+        "reviewed": DATE,
+    },
+}
+CALL = {"enum": ["113", "114", "115"]}
+
+EMERGENCY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [*INTENT["required"], "numbers", "signals"],
+    "properties": {
+        **INTENT["properties"],
+        "numbers": {"type": "object", "required": ["113", "114", "115"],
+                    "additionalProperties": False, "properties": {n: TEXT for n in ("113", "114", "115")}},
+        "signals": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["dangers", "help", "urgent", "not_now", "paperwork", "figurative"],
+            "properties": {
+                "dangers": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "additionalProperties": False, "required": ["name", "call", "phrases"],
+                    "properties": {"name": TEXT, "call": CALL, "phrases": PHRASES}}},
+                **{name: PHRASES for name in ("help", "urgent", "not_now", "paperwork", "figurative", "vetoes")},
+                "abbreviations": {"type": "object", "additionalProperties": TEXT},
+            },
+        },
+    },
+}
+
+MENU = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [*INTENT["required"], "options"],
+    "properties": {
+        **INTENT["properties"],
+        # The numbered menu: each option lists the entries a citizen picking its number chooses from.
+        "options": {"type": "array", "minItems": 1, "maxItems": 9, "items": {
+            "type": "object", "additionalProperties": False, "required": ["title", "entries"],
+            "properties": {"title": TEXT, "entries": {"type": "array", "minItems": 1, "maxItems": 9, "items": SLUG}}}},
+    },
+}
+
+# Intents whose file carries more than phrasings and an answer.
+SPECIAL_INTENTS = {"khan-cap": EMERGENCY, "menu": MENU}

@@ -11,8 +11,11 @@ class ConversationState:
     """What the dialogue remembers about one citizen between messages."""
 
     last_entry: str | None = None  # id of the procedure/FAQ last answered
-    options: list[str] = field(default_factory=list)  # ids offered in a numbered question
+    options: list[str] = field(default_factory=list)  # ids offered in a numbered question ("@2": menu line 2)
     pending_part: str | None = None  # part asked about when we had to ask back ("fee", ...)
+    last_question: str | None = None  # the text last answered with `last_entry`, for a "wrong answer" report
+    alternatives: list[str] = field(default_factory=list)  # the matcher's next guesses for that text
+    acknowledged: bool = False  # the bot's last turn answered an "ok": the next "ok" gets no reply
 
     def to_dict(self) -> dict:
         """Plain-data form for storage."""
@@ -26,6 +29,9 @@ class ConversationState:
             last_entry=data.get("last_entry"),
             options=list(data.get("options") or []),
             pending_part=data.get("pending_part"),
+            last_question=data.get("last_question"),
+            alternatives=list(data.get("alternatives") or []),
+            acknowledged=bool(data.get("acknowledged", False)),
         )
 
 

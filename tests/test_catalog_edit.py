@@ -24,8 +24,8 @@ def _intent_id(intents_dir: Path) -> str:
     from bot.catalog import LEXICON_FILE
     from bot.yaml_source import read_yaml
 
-    path = next(p for p in sorted(intents_dir.glob("*.yaml")) if p.name != LEXICON_FILE)
-    return read_yaml(path)[0]["id"]
+    trees = (read_yaml(p)[0] for p in sorted(intents_dir.glob("*.yaml")) if p.name != LEXICON_FILE)
+    return next(tree["id"] for tree in trees if "id" in tree)
 
 
 def test_adds_phrasing_keeps_comments_and_keeps_backup(catalog_copy: tuple[Path, Path], tmp_path: Path) -> None:

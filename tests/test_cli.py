@@ -19,7 +19,7 @@ def test_ask_json(capsys):
 
 
 def test_ask_text_output(capsys):
-    assert main(["ask", "giá vàng hôm nay"]) == 0
+    assert main(["ask", "đóng thuế đất hằng năm bao nhiêu"]) == 0
     out = capsys.readouterr().out
     assert "fallback" in out
 

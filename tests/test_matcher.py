@@ -42,7 +42,6 @@ CASES = [
     ("có ai gọi bảo đọc mã otp cho họ", "lua-dao-truc-tuyen"),
     ("xin chào ạ", "greeting"),
     ("cảm ơn cháu nhiều nhé", "thanks"),
-    ("nhà hàng xóm bốc cháy rồi", "khan-cap"),
 ]
 
 
@@ -55,6 +54,12 @@ def test_top_candidate(engine, text, expected):
                                   "xổ số miền bắc", "qwerty zxcv"])
 def test_out_of_scope_is_not_answered(engine, text):
     assert engine.matcher.match(text, engine.thresholds).decision != "answer"
+
+
+def test_emergencies_are_never_a_matcher_candidate(engine):
+    """The safety detector judges them; the matcher only keeps their phrasings out of other classes."""
+    ranked = engine.rank("nhà hàng xóm bốc cháy rồi", limit=50)
+    assert all(c.id != "khan-cap" for c in ranked)
 
 
 @pytest.mark.parametrize("cands, expected", [

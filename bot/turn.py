@@ -1,0 +1,53 @@
+"""What one message produces (Turn) and what handling it sees (Context)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.hours import VIETNAM
+from bot.matcher import Candidate, Match
+from bot.replies import Reply
+from bot.safety import Verdict
+from bot.state import ConversationState
+
+if TYPE_CHECKING:
+    from bot.dialogue import Engine
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The engine's answer to one message, and what the service should do beside sending it."""
+
+    replies: tuple[Reply, ...]
+    # answered | clarified | fallback | out_of_scope | smalltalk | handoff | emergency | wrong_answer | waiting
+    outcome: str
+    intent: str | None = None
+    score: float | None = None
+    candidates: tuple[Candidate, ...] = ()
+    clarify: tuple[str, ...] = ()
+    normalized: str = ""
+    handoff: str | None = None  # "open" | "close": the citizen asked for staff, or came back to the bot
+    review: str | None = None  # why staff should look although it was answered: wrong_answer | unsure
+    report: dict[str, Any] | None = None  # a wrong answer: {"question", "answered", "said"}
+
+
+@dataclass
+class Context:
+    """One message being handled: text, state, hand-over, and the match computed at most once."""
+
+    engine: "Engine"
+    text: str
+    normalized: str
+    state: ConversationState
+    handoff_open: bool = False
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(VIETNAM))
+    verdict: Verdict | None = None
+    _match: Match | None = field(default=None, repr=False)
+
+    @property
+    def match(self) -> Match:
+        """The matcher's decision for this text (computed lazily)."""
+        if self._match is None:
+            self._match = self.engine.matcher.match(self.text, self.engine.thresholds)
+        return self._match
