@@ -17,7 +17,8 @@ class AliasEntry:
     aliases: tuple[str, ...]
     disabled: bool
     reason: str
-    line: int  # of the block's `code:` key
+    line: int  # position of the block's `code:` key
+    column: int
     alias_positions: tuple[tuple[int, int], ...]  # (line, column) of each alias
 
 
@@ -26,13 +27,17 @@ def read_aliases(path: Path) -> tuple[list[AliasEntry], list[Problem]]:
     tree, problems = read_yaml(path)
     if tree is None:
         return [], problems
+    hinted = set()
     for i, node in enumerate(tree.get("entries") or [] if isinstance(tree, dict) else []):
         code = node.get("code") if isinstance(node, dict) else None
         if code is not None and not isinstance(code, str):
+            # YAML reads 1.001193 as a number (and 1.000110 as 1.00011): say how to fix it, not only the type.
             line, col = position(tree, ["entries", i, "code"])
             problems.append(Problem(str(path), line, col,
                                     f'entries/{i}/code: write the code in quotes, e.g. code: "1.001193"'))
-    problems += validate(tree, schema.NATIONAL_ALIASES, path)
+            hinted.add(f"entries/{i}/code:")
+    problems += [p for p in validate(tree, schema.NATIONAL_ALIASES, path)
+                 if not any(p.message.startswith(h) for h in hinted)]
     if problems:
         return [], problems
     entries: list[AliasEntry] = []
@@ -45,14 +50,16 @@ def read_aliases(path: Path) -> tuple[list[AliasEntry], list[Problem]]:
             problems.append(Problem(str(path), line, col, f"code {code} is listed twice (first at line {first[code]})"))
             continue
         first[code] = line
-        aliases = [str(a).strip() for a in node.get("aliases") or []]
-        where = tuple(position(tree, ["entries", i, "aliases", j]) for j in range(len(aliases)))
-        for alias, (a_line, a_col) in zip(aliases, where):
+        kept: dict[str, tuple[int, int]] = {}
+        for j, value in enumerate(node.get("aliases") or []):
+            alias, (a_line, a_col) = str(value).strip(), position(tree, ["entries", i, "aliases", j])
             key = clean(alias)
             if key in owner and owner[key][0] != code:
                 problems.append(Problem(str(path), a_line, a_col,
                                         f"alias {alias!r} is also under {owner[key][0]} (line {owner[key][1]})"))
             owner.setdefault(key, (code, a_line))
-        entries.append(AliasEntry(code=code, aliases=tuple(dict.fromkeys(aliases)), disabled=bool(node.get("disabled")),
-                                  reason=str(node.get("reason") or ""), line=line, alias_positions=where))
+            kept.setdefault(alias, (a_line, a_col))
+        entries.append(AliasEntry(code=code, aliases=tuple(kept), disabled=bool(node.get("disabled")),
+                                  reason=str(node.get("reason") or ""), line=line, column=col,
+                                  alias_positions=tuple(kept.values())))
     return (entries if not problems else []), problems

@@ -93,13 +93,15 @@ def _fee(cell: str, issues: list[Issue]) -> str:
     if currency == "VND" and amount < 1000:
         issues.append(Issue("fee", "implausible amount"))
         return SEE_PAGE
-    note, _cut = _note(cell[m.end():])
+    note, cut = _note(cell[m.end():])
     in_note = {_digits(a) for a, cur in _NOTE_MONEY.findall(note) if (cur == "USD") == (currency == "USD")}
     if in_note and amount not in in_note:
         issues.append(Issue("fee", "amount differs from its note"))
         return SEE_PAGE
+    if cut:
+        issues.append(Issue("fee", "note cut off (figure kept with a caveat)"))
     text = _money(amount, currency)
-    if len(in_note) > 1 or _CONDITIONS.search(note):
+    if cut or len(in_note) > 1 or _CONDITIONS.search(note):
         text += CAVEAT
     return text
 

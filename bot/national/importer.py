@@ -135,6 +135,7 @@ def run_import(paths: list[Path], index_path: Path, source_date: dt.date | None 
     digest = hashlib.sha256()
     raws: list[tuple[str, Any]] = []
     for path in paths:
+        before = len(raws)
         for number, line in read_lines(path):
             digest.update(line.encode("utf-8"))
             where = f"{path.name}:{number}"
@@ -147,8 +148,8 @@ def run_import(paths: list[Path], index_path: Path, source_date: dt.date | None 
                 report.fail(where, Issue("json", "line is not an object"))
                 continue
             raws.append((where, raw))
-    if not raws:
-        raise SourceError("no record could be read from " + ", ".join(map(str, paths)))
+        if len(raws) == before:
+            raise SourceError(f"{path}: no record could be read (not one line is a JSON object)")
     report.read = len(raws)
     report.source_date = source_date or max(dt.date.fromtimestamp(p.stat().st_mtime) for p in paths)
     records: dict[str, NationalRecord] = {}

@@ -108,7 +108,7 @@ def load_national(index_path: Path, aliases_path: Path | None) -> NationalIndex:
     codes = {r["code"] for r in rows}
     for entry in entries:
         if entry.code not in codes and rows:
-            problems.append(Problem(str(aliases_path), entry.line, 1,
+            problems.append(Problem(str(aliases_path), entry.line, entry.column,
                                     f"code {entry.code} is not in the national index {index_path.name}"))
     if problems:
         raise NationalIndexError(problems)
