@@ -6,9 +6,8 @@ amount as the note beside it. Anything else reads SEE_PAGE and is reported as an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from bot.national.records import CHANNEL_KINDS, SEE_PAGE, Channel
+from bot.national.records import CHANNEL_KINDS, SEE_PAGE, Channel, Issue
 
 HEADER = "Hình thức nộpThời gianPhí, lệ phíMô tả"
 # A channel label starts a row only when a time cell follows it at once (the cells lost their borders).
@@ -27,14 +26,6 @@ _FREE_NOTE = re.compile(r"\(?\s*(chưa quy định|không quy định|không có
 _PROVINCE_SETS = re.compile(r"Hội đồng nhân dân|HĐND|Ủy ban nhân dân cấp tỉnh quy định|UBND cấp tỉnh quy định", re.I)
 PROVINCE_FEE = "mức do tỉnh quy định — xem trang thủ tục"
 CAVEAT = " (mức có thể khác tùy trường hợp và thời điểm — xem trang thủ tục)"
-
-
-@dataclass(frozen=True)
-class Issue:
-    """Something the importer could not settle in one field of one record."""
-
-    field: str
-    kind: str
 
 
 def _digits(text: str) -> int:

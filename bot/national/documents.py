@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from bot.national.channels import Issue
+from bot.national.records import Issue
 from bot.normalize import fold
 
 DOC_HEADER = "Tên giấy tờMẫu đơn, tờ khaiSố lượng"
@@ -114,9 +114,11 @@ def parse_documents(text: str) -> tuple[tuple[str, ...], int, list[Issue]]:
     left += sum(len(c) for c in cases)
     if not chosen and not left:
         issues.append(Issue("documents", "no row with a quantity"))
-    seen: set[str] = set()
-    unique = [n for n in chosen if not (fold(n) in seen or seen.add(fold(n)))]
-    return tuple(unique[:MAX_DOCUMENTS]), left + max(0, len(unique) - MAX_DOCUMENTS), issues
+    unique: dict[str, str] = {}
+    for name in chosen:
+        unique.setdefault(fold(name), name)  # the same document named twice, once with other accents
+    names = list(unique.values())
+    return tuple(names[:MAX_DOCUMENTS]), left + max(0, len(names) - MAX_DOCUMENTS), issues
 
 
 def _number(text: str, end: int) -> str:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bot.national import authority as auth
-from bot.national.channels import Issue, online_level, parse_channels, summary
+from bot.national.channels import online_level, parse_channels, summary
 from bot.national.documents import parse_documents, parse_legal_basis
 from bot.national.index_file import write_index
-from bot.national.records import NationalRecord
+from bot.national.records import Issue, NationalRecord
 from bot.national.selection import REASONS, leave_out_reason, split_applicants, split_levels
 
 CODE = re.compile(r"^\d\.\d{6}$")
@@ -48,7 +48,7 @@ class ImportReport:
         if where not in codes:
             codes.append(where)
 
-    def meta(self, index_sha: str = "") -> dict[str, Any]:
+    def meta(self) -> dict[str, Any]:
         """The sidecar's content (stable: no timestamps, so a re-import of the same file diffs empty)."""
         return {
             "source": self.sources, "source_date": self.source_date.isoformat() if self.source_date else None,
@@ -63,9 +63,10 @@ class ImportReport:
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a .jsonl or .jsonl.gz file; SourceError when it cannot be read through."""
     try:
-        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-        with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
-            lines = list(f)
+        with path.open("rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open(encoding="utf-8")) as text:
+            lines = list(text)
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
         raise SourceError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from exc
     for number, line in enumerate(lines, 1):

@@ -16,6 +16,14 @@ RECORD_KEYS = ("code", "name", "levels", "field", "applicants", "authority", "on
 
 
 @dataclass(frozen=True)
+class Issue:
+    """Something the importer could not settle in one field of one record (it is counted, never dropped)."""
+
+    field: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class Channel:
     """One way of filing: in person, online or by post, with its time and fee as a citizen reads them."""
 
