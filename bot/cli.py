@@ -1,4 +1,4 @@
-"""Command line: python -m bot ask | chat | lint | eval | bench (+ the service's commands)."""
+"""Command line: python -m bot ask | chat | lint | eval | bench | import-tthc (+ the service's commands)."""
 from __future__ import annotations
 
 import argparse
@@ -71,12 +71,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
-    """Validate the catalog; exit 1 on any error."""
+    """Validate the catalog and the national aliases; exit 1 on any error."""
     from bot.lint import lint
 
     catalog = Path(args.path) if args.path else settings.catalog_path
     intents = Path(args.intents) if args.intents else (catalog.parent / "intents" if args.path else settings.intents_dir)
-    problems = lint(catalog, intents, demo=args.demo)
+    problems = lint(catalog, intents, demo=args.demo, national_index=settings.national_index,
+                    national_aliases=settings.national_aliases)
     for p in problems:
         print(p)
     errors = sum(p.severity == "error" for p in problems)
@@ -120,6 +121,26 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_tthc(args: argparse.Namespace, settings: Settings) -> int:
+    """Import portal records into the national index; exit 1 (nothing written) on unreadable input."""
+    import datetime as dt
+
+    from bot.national.importer import SourceError, format_report, run_import
+
+    index = Path(args.index) if args.index else settings.national_index
+    try:
+        date = dt.date.fromisoformat(args.source_date) if args.source_date else None
+        report = run_import([Path(f) for f in args.files], index, date)
+    except ValueError as exc:
+        print(f"--source-date: {exc} (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    except SourceError as exc:
+        print(f"{exc}\nKhông ghi gì: chỉ mục cũ giữ nguyên.", file=sys.stderr)
+        return 1
+    print(format_report(report, index))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with service commands registered when their modules exist."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý hướng dẫn thủ tục hành chính cấp xã")
@@ -129,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
     sub.add_parser("chat", help="trò chuyện thử trong terminal").set_defaults(func=cmd_chat)
-    p = sub.add_parser("lint", help="kiểm tra procedures.yaml và intents/")
+    p = sub.add_parser("lint", help="kiểm tra procedures.yaml, intents/ và national/aliases.yaml")
     p.add_argument("path", nargs="?", help="procedures.yaml to check (its intents/ beside it)")
     p.add_argument("--intents", help="intents directory (default: beside PATH)")
     p.add_argument("--demo", action="store_true", help="the example commune is expected (make test, make run)")
@@ -145,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=2000)
     p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "eval.yaml"))
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("import-tthc", help="nhập thủ tục của Cổng DVC quốc gia vào chỉ mục quốc gia")
+    p.add_argument("files", nargs="+", metavar="FILE", help="portal records, one JSON object a line (.jsonl or .jsonl.gz)")
+    p.add_argument("--index", help="index to write (default: the settings' national index)")
+    p.add_argument("--source-date", help="date the records were collected, YYYY-MM-DD (default: the newest file's date)")
+    p.set_defaults(func=cmd_import_tthc)
     for name in SERVICE_MODULES:
         try:
             module = importlib.import_module(name)

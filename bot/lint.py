@@ -1,11 +1,14 @@
-"""Check the catalog: schema errors with positions, plus warnings admins should act on."""
+"""Check the catalog and the national aliases: errors with positions, plus warnings admins should act on."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from bot.catalog import Catalog, CatalogError, Commune, load_catalog
+from bot.catalog import Catalog, CatalogError, Commune, Entry, load_catalog
+from bot.national.aliases import read_aliases
+from bot.national.loader import load_national
 from bot.yaml_source import Problem, position, read_yaml
 from bot.normalize import Normalizer
 
@@ -26,23 +29,35 @@ _PHONE = re.compile(r"^(?:0[35789]\d{8}|02\d{9}|1[89]00\d{4}(?:\d{2})?|11[1-5])$
 _EXAMPLE_MARK = re.compile(r"v[ií] d[uụ]|example", re.IGNORECASE)
 
 
-def lint(catalog_path: Path, intents_dir: Path, today: dt.date | None = None, demo: bool = False) -> list[Problem]:
-    """All errors (catalog does not load) or else its warnings and live-data errors, each with file:line:column.
+def lint(catalog_path: Path, intents_dir: Path, today: dt.date | None = None, demo: bool = False,
+         national_index: Path | None = None, national_aliases: Path | None = None) -> list[Problem]:
+    """The catalog's errors (it does not load) or else its findings, then the national aliases' own.
 
-    `demo`: the shipped example commune is expected (not an error).
+    `demo`: the shipped example commune is expected; otherwise its placeholders are errors.
     """
+    catalog = None
     try:
         catalog = load_catalog(Path(catalog_path), Path(intents_dir))
     except CatalogError as exc:
-        return exc.problems
-    found = warnings(catalog, today or dt.date.today())
-    if not demo:
-        tree, _ = read_yaml(Path(catalog_path))
-        for field, why in example_data(catalog.commune):
-            keys = [int(k) if k.isdigit() else k for k in ["commune", *field.split("/")]]
-            line, col = position(tree, keys)
-            found.append(Problem(str(catalog_path), line, col, f"commune/{field}: {why}"))
-    return found
+        problems = list(exc.problems)
+    else:
+        problems = findings(catalog, today or dt.date.today())
+        if not demo:
+            problems += live_data(catalog, Path(catalog_path))
+    if national_index is not None and national_aliases is not None:
+        problems += lint_national(Path(national_index), Path(national_aliases), catalog)
+    return problems
+
+
+def live_data(catalog: Catalog, catalog_path: Path) -> list[Problem]:
+    """An error at its line for every commune fact still holding the shipped example."""
+    tree, _ = read_yaml(catalog_path)
+    out = []
+    for field, why in example_data(catalog.commune):
+        keys = [int(k) if k.isdigit() else k for k in ["commune", *field.split("/")]]
+        line, col = position(tree, keys)
+        out.append(Problem(str(catalog_path), line, col, f"commune/{field}: {why}"))
+    return out
 
 
 def phone_ok(text: str) -> bool:
@@ -73,6 +88,39 @@ def example_data(commune: Commune) -> list[tuple[str, str]]:
     return out
 
 
+def lint_national(index_path: Path, aliases_path: Path, catalog: Catalog | None) -> list[Problem]:
+    """Errors of the aliases file (schema, unknown codes) or else a warning per alias a curated entry already asks."""
+    try:
+        load_national(index_path, aliases_path)
+    except CatalogError as exc:
+        return list(exc.problems)
+    if catalog is None:
+        return []
+    normalizer = Normalizer(catalog.lexicon)
+    curated = {normalizer(q): e.id for e in catalog.entries.values() for q in e.questions}
+    entries, _ = read_aliases(aliases_path)
+    out = []
+    for entry in entries:
+        for alias, (line, col) in zip(entry.aliases, entry.alias_positions):
+            owner = curated.get(normalizer(alias))
+            if owner:
+                out.append(Problem(str(aliases_path), line, col, f"{entry.code}: alias {alias!r} is a phrasing of "
+                                                                 f"curated {owner!r}, which answers it first", "warning"))
+    return out
+
+
+def _page_problem(entry: Entry) -> str:
+    """Why a procedure's link is not the address of its page ("" when it is)."""
+    if not entry.link:
+        return "no page address (link)"
+    parts = urlsplit(entry.link)
+    if not parts.path.strip("/"):
+        return f"link {entry.link} is a home page, not the procedure's page"
+    if parts.hostname == "dichvucong.gov.vn" and not parts.path.startswith("/thu-tuc-hanh-chinh/"):
+        return f"link {entry.link} is not a procedure page (https://dichvucong.gov.vn/thu-tuc-hanh-chinh/…)"
+    return ""
+
+
 def _question_positions(path: str) -> dict[tuple[str, str], tuple[int, int]]:
     """(entry id, question) -> position, for pointing warnings at the exact line."""
     tree, _ = read_yaml(Path(path))
@@ -86,8 +134,9 @@ def _question_positions(path: str) -> dict[tuple[str, str], tuple[int, int]]:
     return out
 
 
-def warnings(catalog: Catalog, today: dt.date) -> list[Problem]:
-    """Warnings for a catalog that loads: shared phrasings, missing sources, stale reviews, missing ids."""
+def findings(catalog: Catalog, today: dt.date) -> list[Problem]:
+    """For a catalog that loads: an error per passed valid_until; warnings for shared phrasings, missing
+    sources, codes and page addresses, stale reviews, missing ids."""
     normalizer = Normalizer(catalog.lexicon)
     out: list[Problem] = []
     seen: dict[str, str] = {}
@@ -110,7 +159,13 @@ def warnings(catalog: Catalog, today: dt.date) -> list[Problem]:
                                f"{entry.id}: reviewed {entry.reviewed.isoformat()}, over 12 months ago", "warning"))
         if entry.valid_until and entry.valid_until < today:
             out.append(Problem(entry.source_file, entry.line, 1,
-                               f"{entry.id}: valid_until {entry.valid_until.isoformat()} has passed", "warning"))
+                               f"{entry.id}: valid_until {entry.valid_until.isoformat()} has passed"))
+        if entry.kind == "procedure":
+            if not entry.code:
+                out.append(Problem(entry.source_file, entry.line, 1, f"{entry.id}: no procedure code (code)", "warning"))
+            page = _page_problem(entry)
+            if page:
+                out.append(Problem(entry.source_file, entry.line, 1, f"{entry.id}: {page}", "warning"))
     first = str(catalog.files[0]) if catalog.files else "procedures.yaml"
     for missing in (i for i in REQUIRED_IDS if i not in catalog.entries):
         out.append(Problem(first, 1, 1, f"required id {missing!r} is missing", "warning"))

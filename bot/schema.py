@@ -227,6 +227,35 @@ EMERGENCY = {
     },
 }
 
+# national/aliases.yaml: what admins add to the imported national index, per procedure code.
+NATIONAL_CODE = {"type": "string", "pattern": r"^\d\.\d{6}$"}
+NATIONAL_ALIASES = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["entries"],
+    "properties": {
+        "version": {"type": ["integer", "string"]},
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code"],
+                "properties": {
+                    "code": NATIONAL_CODE,
+                    "aliases": {"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 80}},
+                    "disabled": {"type": "boolean"},
+                    "reason": TEXT,
+                    "note": TEXT,
+                },
+                # A record is switched off only with the admin's reason next to it.
+                "if": {"properties": {"disabled": {"const": True}}, "required": ["disabled"]},
+                "then": {"required": ["reason"]},
+            },
+        },
+    },
+}
+
 MENU = {
     "type": "object",
     "additionalProperties": False,

@@ -33,6 +33,9 @@ class Settings:
 
     catalog_path: Path = ROOT / "procedures.yaml"
     intents_dir: Path = ROOT / "intents"
+    # The national tier: the imported portal records and the aliases admins add (national/, in the repository).
+    national_index: Path = ROOT / "national" / "index.jsonl"
+    national_aliases: Path = ROOT / "national" / "aliases.yaml"
     thresholds: Thresholds = field(default_factory=Thresholds)
     database_url: str = f"sqlite:///{ROOT / 'instance' / 'bot.db'}"
     redis_url: str | None = None
@@ -87,6 +90,8 @@ class Settings:
         values: dict[str, object] = dict(
             catalog_path=Path(env.get("BOT_CATALOG", str(ROOT / "procedures.yaml"))),
             intents_dir=Path(env.get("BOT_INTENTS", str(ROOT / "intents"))),
+            national_index=Path(env.get("BOT_NATIONAL_INDEX", str(cls.national_index))),
+            national_aliases=Path(env.get("BOT_NATIONAL_ALIASES", str(cls.national_aliases))),
             thresholds=Thresholds(
                 answer=float(env.get("BOT_ANSWER_THRESHOLD", t.answer)),
                 clarify=float(env.get("BOT_CLARIFY_THRESHOLD", t.clarify)),

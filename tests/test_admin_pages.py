@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import replace
 
 from sqlalchemy import select
 
+from bot.national import load_national
 from tests.test_admin_support import (add_citizen, add_question, admin, admin_app, admin_client,  # noqa: F401
                                       admin_settings, catalog_copy, post, reviewer, users)
 from webhooks.admin import engine_holder
@@ -135,3 +137,22 @@ def test_csv_export_form_and_errors(admin):
     assert "Tải CSV" in admin.get("/admin/xuat-csv").get_data(as_text=True)
     bad = admin.get("/admin/xuat-csv?download=1&start=2026-05-10&end=2026-05-01")
     assert bad.status_code == 400 and "Ngày kết thúc phải sau ngày bắt đầu." in bad.get_data(as_text=True)
+
+
+def test_catalog_page_lists_and_searches_the_national_index(admin, admin_app, tmp_path):
+    national = load_national(admin_app.config["SETTINGS"].national_index, admin_app.config["SETTINGS"].national_aliases)
+    html = admin.get("/admin/danh-muc").get_data(as_text=True)
+    assert "Chỉ mục thủ tục quốc gia" in html and f"{len(national.records)} thủ tục" in html
+    assert national.source_date.strftime("%d/%m/%Y") in html
+    found = admin.get("/admin/danh-muc?q=tach ho khau").get_data(as_text=True)  # an alias typed without diacritics
+    record = national.get("1.010038")
+    assert "1.010038" in found and record.name in found and record.authority in found and f'href="{record.url}"' in found
+    assert "Không có thủ tục nào khớp" in admin.get("/admin/danh-muc?q=xyzzy").get_data(as_text=True)
+    hostile = admin.get("/admin/danh-muc?q=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert" not in hostile and "&lt;script&gt;" in hostile
+    # A broken aliases file: the page says so, and the lint report shows where.
+    broken = tmp_path / "aliases.yaml"
+    broken.write_text('entries:\n  - code: "9.999999"\n', encoding="utf-8")
+    admin_app.config["SETTINGS"] = replace(admin_app.config["SETTINGS"], national_aliases=broken)
+    html = admin.get("/admin/danh-muc?q=tach ho").get_data(as_text=True)
+    assert "Không nạp được chỉ mục quốc gia" in html and f"{broken}:2:5: code 9.999999 is not in the national index" in html

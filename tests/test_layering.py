@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-CORE = sorted((Path(__file__).resolve().parent.parent / "bot").glob("*.py"))
+BOT = Path(__file__).resolve().parent.parent / "bot"
+CORE = sorted(BOT.rglob("*.py"))
 FORBIDDEN = ("flask", "sqlalchemy", "webhooks", "requests", "redis", "huey", "gunicorn", "alembic")
 
 
-@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(BOT)))
 def test_core_module_imports_nothing_of_the_service(path: Path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]

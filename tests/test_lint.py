@@ -1,4 +1,4 @@
-"""`lint`: errors with positions and exit 1; warnings for shared phrasings, missing sources, stale reviews."""
+"""`lint`: errors with positions and exit 1 (schema, passed valid_until, national aliases); warnings admins act on."""
 from __future__ import annotations
 
 import datetime as dt
@@ -91,3 +91,73 @@ def test_stale_review_and_missing_source(copy):
     lines[i:j] = [lines[i].rstrip() + " []"]
     copy.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert any("no source" in p.message for p in lint(copy, copy.parent / "intents"))
+
+
+def _set_in_entry(path: Path, entry_id: str, key: str, value: str) -> None:
+    """Set (or add) `key: value` in the block of `entry_id`."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, l in enumerate(lines) if l.strip().endswith(f"id: {entry_id}"))
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())] + "  "
+    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith(indent[:-2] + "- ")), len(lines))
+    found = next((j for j in range(start, end) if lines[j].strip().startswith(f"{key}:")), None)
+    if found is None:
+        lines.insert(start + 1, f"{indent}{key}: {value}")
+    else:
+        lines[found] = f"{indent}{key}: {value}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_passed_valid_until_is_an_error(copy, capsys):
+    _set_in_entry(copy, "khai-sinh", "valid_until", "2026-01-31")
+    found = [p for p in lint(copy, copy.parent / "intents", today=dt.date(2026, 2, 1)) if "valid_until" in p.message]
+    assert [(p.severity, p.message) for p in found] == [("error", "khai-sinh: valid_until 2026-01-31 has passed")]
+    assert not [p for p in lint(copy, copy.parent / "intents", today=dt.date(2026, 1, 31)) if "valid_until" in p.message]
+    assert main(["lint", str(copy)]) == 1
+
+
+@pytest.mark.parametrize("code, link, expected", [
+    ('"1.001193"', "https://dichvucong.gov.vn/thu-tuc-hanh-chinh/019d2bfd-3fe0-70ac-b9d6-5e9e20d6eef7", []),
+    ('"1.001193"', "https://dichvucong.gov.vn", ["link https://dichvucong.gov.vn is a home page"]),
+    ('"1.001193"', "https://dichvucong.gov.vn/", ["link https://dichvucong.gov.vn/ is a home page"]),
+    ('"1.001193"', "https://dichvucong.gov.vn/p/home/dvc-trang-chu.html", ["is not a procedure page"]),
+    ('"1.001193"', "https://dichvucong.bocongan.gov.vn/", ["is a home page"]),
+    (None, "https://dichvucong.gov.vn/thu-tuc-hanh-chinh/019d2bfd-3fe0-70ac-b9d6-5e9e20d6eef7", ["no procedure code"]),
+])
+def test_procedure_needs_code_and_page_address(copy, code, link, expected):
+    if code is None:
+        lines = [l for l in copy.read_text(encoding="utf-8").splitlines() if l.strip() != 'code: "1.001193"']
+        copy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        _set_in_entry(copy, "khai-sinh", "code", code)
+    _set_in_entry(copy, "khai-sinh", "link", link)
+    found = [p for p in lint(copy, copy.parent / "intents") if p.message.startswith("khai-sinh:")
+             and ("code" in p.message or "link" in p.message)]
+    assert len(found) == len(expected) and all(p.severity == "warning" for p in found)
+    assert all(e in p.message for e, p in zip(expected, found))
+
+
+NATIONAL = ROOT / "national" / "index.jsonl"
+
+
+@pytest.mark.parametrize("text, severity, message, line", [
+    ('entries:\n  - code: "1.010038"\n    aliases: [tách hộ khẩu]\n', None, None, None),
+    ('entries:\n  - code: 1.010038\n', "error", "write the code in quotes", 2),
+    ('entries:\n  - code: "9.999999"\n', "error", "is not in the national index", 2),
+    ('entries:\n  - code: "1.013831"\n    aliases:\n      - sang tên xe đất\n      - "{phrase}"\n', "warning",
+     "is a phrasing of curated 'khai-sinh'", 5),
+])
+def test_national_aliases(copy, tmp_path, text, severity, message, line):
+    phrase = load_catalog(copy, copy.parent / "intents").get("khai-sinh").questions[0]
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text(text.replace("{phrase}", phrase), encoding="utf-8")
+    found = [p for p in lint(copy, copy.parent / "intents", national_index=NATIONAL, national_aliases=aliases)
+             if p.path == str(aliases)]
+    if severity is None:
+        assert found == []
+    else:
+        assert [(p.severity, p.line) for p in found] == [(severity, line)] and message in found[0].message
+
+
+def test_cli_lints_the_shipped_aliases(copy, capsys):
+    assert main(["lint", str(copy), "--demo"]) == 0
+    assert "national/aliases.yaml" in capsys.readouterr().out  # its warning is listed beside the catalog's

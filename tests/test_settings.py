@@ -38,3 +38,11 @@ def test_demo_mode_fills_secrets_and_a_stable_session_key():
 def test_session_key_is_derived_the_same_in_every_process_unless_given():
     assert Settings.from_env(FULL).checked().secret_key == Settings.from_env(FULL).checked().secret_key
     assert Settings.from_env({**FULL, "SECRET_KEY": "x"}).checked().secret_key == "x"
+
+
+def test_national_index_paths():
+    default = Settings.from_env({})
+    assert default.national_index.parts[-2:] == ("national", "index.jsonl") and default.national_index.exists()
+    assert default.national_aliases.parts[-2:] == ("national", "aliases.yaml") and default.national_aliases.exists()
+    s = Settings.from_env({"BOT_NATIONAL_INDEX": "/srv/idx.jsonl", "BOT_NATIONAL_ALIASES": "/srv/aliases.yaml"})
+    assert (str(s.national_index), str(s.national_aliases)) == ("/srv/idx.jsonl", "/srv/aliases.yaml")

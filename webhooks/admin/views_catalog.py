@@ -1,15 +1,16 @@
-"""Page 6 (admins): the catalog's entries, review dates, flags, lint results; adding phrasings."""
+"""Page 6 (admins): the catalog's entries, review dates, flags, the national index, lint results; adding phrasings."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from bot.catalog import Entry
+from bot.catalog import CatalogError, Entry
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.lint import STALE_AFTER, lint
+from bot.national import NationalIndex, load_national
 from webhooks.admin import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
@@ -18,6 +19,7 @@ from webhooks.admin.forms import PhrasingsForm
 from webhooks.db import get_session
 
 KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
+NATIONAL_RESULTS = 50  # matches listed for one search
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,31 @@ def _rows(today: dt.date) -> list[EntryRow]:
     return rows
 
 
+def _national() -> NationalIndex | None:
+    """The national index as the files are now (None when it does not load: the lint report says why)."""
+    conf = settings()
+    try:
+        return load_national(conf.national_index, conf.national_aliases)
+    except CatalogError:
+        return None
+
+
 @bp.get("/danh-muc")
 @role_required("admin")
 def catalog():
-    """Every entry, flagged when stale (>12 months), unsourced or expired; then the lint report."""
+    """Every entry, flagged when stale (>12 months), unsourced or expired; the national index and a search
+    over it; then the lint report."""
     today = dt.datetime.now(VN).date()
     conf = settings()
-    problems = lint(conf.catalog_path, conf.intents_dir, today)
+    problems = lint(conf.catalog_path, conf.intents_dir, today, conf.national_index, conf.national_aliases)
     rows = _rows(today)
     holder_error = getattr(engine_holder(), "last_error", None)
+    national, query = _national(), (request.args.get("q") or "").strip()[:100]
+    found = national.search(query, NATIONAL_RESULTS) if national and query else []
     return render_template("admin/catalog.html", title="Danh mục thủ tục", rows=rows, kinds=KIND_LABELS,
                            problems=problems, version=engine().catalog.version, holder_error=holder_error,
-                           flagged=sum(r.stale or r.unsourced or r.expired for r in rows))
+                           flagged=sum(r.stale or r.unsourced or r.expired for r in rows),
+                           national=national, query=query, found=found, shown=NATIONAL_RESULTS)
 
 
 def _entry_or_404(entry_id: str) -> Entry:
