@@ -50,7 +50,7 @@ class Normalizer:
     def _normalize(self, text: str) -> str:
         words = clean(text)[: self.max_chars].split()
         abbr = self.lexicon.abbreviations
-        text = " ".join(abbr.get(w) or self._word(w) for w in words)
+        text = " ".join(filter(None, (abbr.get(w) or self._word(w) for w in words)))
         if self._synonyms is not None:
             text = self._synonyms.sub(lambda m: self._variants[m.group(1)], text)
         return text
@@ -58,6 +58,8 @@ class Normalizer:
     def _word(self, word: str) -> str:
         # Letter runs are squeezed only after the abbreviation lookup, so "cccd" survives.
         squeezed = _REPEAT.sub(r"\1", word)
+        if len(squeezed) == 1 and len(word) > 2:
+            return ""  # "kkkk", "jjjjjj": laughter or a key held down, not the teencode "k" or "j"
         return self.lexicon.abbreviations.get(squeezed, squeezed)
 
     def content_words(self, normalized: str) -> list[str]:
