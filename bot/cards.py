@@ -81,11 +81,13 @@ def procedure_summary(entry: Entry, commune: Commune) -> Reply:
     facts = [f"• Nơi giải quyết: {entry.authority}",
              f"• Thời gian: {entry.processing_time}",
              f"• Lệ phí: {entry.fee}",
-             f"• Trực tuyến: {online_text(entry)}",
-             "Bấm nút bên dưới để xem giấy tờ, các bước; hoặc hỏi tiếp, ví dụ “phí bao nhiêu”."]
-    lines = [entry.title.upper(), fill(entry.summary, commune), "", *facts]
-    if nfc_len("\n".join(lines)) > FIRST_CARD:  # the facts matter more than the summary on a small screen
-        lines = [entry.title.upper(), *facts]
+             f"• Trực tuyến: {online_text(entry)}"]
+    hint = "Bấm nút bên dưới để xem giấy tờ, các bước; hoặc hỏi tiếp, ví dụ “phí bao nhiêu”."
+    # On a small screen the facts matter more than the summary, and the summary more than the hint.
+    for lines in ([entry.title.upper(), fill(entry.summary, commune), "", *facts, hint],
+                  [entry.title.upper(), *facts, hint], [entry.title.upper(), *facts]):
+        if nfc_len("\n".join(lines)) <= FIRST_CARD:
+            break
     third = portal_button(entry) if entry.online != "không" else None
     buttons = (part_button("documents", entry.id), part_button("steps", entry.id),
                third or part_button("where", entry.id), wrong_button(entry.id))

@@ -86,7 +86,8 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """Score a case file; --baseline adds rapidfuzz extractOne for comparison."""
+    """Score a case file; --baseline adds the curated-only engine and rapidfuzz extractOne for comparison."""
+    from bot.dialogue import Engine
     from bot.evaluate import (CaseFileError, answer_names, engine_predictor, format_report, load_cases,
                               score_baseline, score_cases)
 
@@ -96,16 +97,24 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 1
     engine = _engine(settings)
-    result = score_cases(cases, engine_predictor(engine), answer_names(engine))
-    base = score_baseline(cases, engine) if args.baseline else None
+    names = answer_names(engine)
+    result = score_cases(cases, engine_predictor(engine), names)
+    baselines = {}
+    if args.baseline:
+        curated = Engine(engine.catalog, engine.thresholds)  # the same engine without the national tier
+        baselines["curated_only"] = score_cases(cases, engine_predictor(curated), names)
+        baselines["baseline"] = score_baseline(cases, engine)
     if args.json:
-        if base is not None:
-            result["baseline"] = {k: v for k, v in base.items() if k != "cases"}
+        for name, other in baselines.items():
+            result[name] = {k: v for k, v in other.items() if k != "cases"}
         print(json.dumps(result, ensure_ascii=False, indent=2))
-    else:
-        print(format_report(result, "engine", failures=not args.quiet))
-        if base is not None:
-            print(format_report(base, f"baseline (rapidfuzz extractOne, best cutoff {base['cutoff']})", failures=False))
+        return 0
+    print(format_report(result, "engine", failures=not args.quiet))
+    if baselines:
+        print(format_report(baselines["curated_only"], "curated catalog only (no national tier)", failures=False))
+        cutoff = baselines["baseline"]["cutoff"]
+        print(format_report(baselines["baseline"], f"baseline (rapidfuzz extractOne, best cutoff {cutoff})",
+                            failures=False))
     return 0
 
 

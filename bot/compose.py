@@ -45,23 +45,23 @@ def menu_section(option: MenuOption, entries: Sequence[Entry]) -> Reply:
     return Reply(f"{option.title}. Trả lời bằng số:\n" + _numbered([e.title for e in entries]))
 
 
-def clarify(options: Sequence[Entry], part: str | None = None) -> Reply:
+def clarify(titles: Sequence[str], part: str | None = None) -> Reply:
     """Ask back with at most three numbered options."""
-    options = list(options)[:3]
+    titles = list(titles)[:3]
     about = f" ({PART_TITLES[part].lower()})" if part else ""
-    text = (f"Bạn muốn hỏi về nội dung nào{about}? Trả lời bằng số:\n" + _numbered([o.title for o in options]))
-    return Reply(text, tuple(Button(f"{i}. {o.title}", "query", str(i)) for i, o in enumerate(options, 1)))
+    text = f"Bạn muốn hỏi về nội dung nào{about}? Trả lời bằng số:\n" + _numbered(titles)
+    return Reply(text, tuple(Button(f"{i}. {t}", "query", str(i)) for i, t in enumerate(titles, 1)))
 
 
-def wrong_answer(options: Sequence[Entry]) -> Reply:
+def wrong_answer(titles: Sequence[str]) -> Reply:
     """The citizen said the answer missed: apologise, offer the next guesses and a person."""
-    if not options:
+    if not titles:
         return Reply("Xin lỗi bạn, tôi đã hiểu chưa đúng. Bạn gõ lại câu hỏi rõ hơn giúp tôi (ví dụ tên giấy tờ "
                      "cần làm), hoặc bấm “Gặp cán bộ”. Câu hỏi đã được gửi cho cán bộ xã xem lại.", (HANDOFF_BUTTON,))
-    options = list(options)[:3]
+    titles = list(titles)[:3]
     text = ("Xin lỗi bạn, tôi đã hiểu chưa đúng; câu hỏi đã được gửi cho cán bộ xã xem lại. "
-            "Có phải bạn hỏi một trong các mục sau? Trả lời bằng số:\n" + _numbered([o.title for o in options]))
-    buttons = tuple(Button(f"{i}. {o.title}", "query", str(i)) for i, o in enumerate(options, 1))
+            "Có phải bạn hỏi một trong các mục sau? Trả lời bằng số:\n" + _numbered(titles))
+    buttons = tuple(Button(f"{i}. {t}", "query", str(i)) for i, t in enumerate(titles, 1))
     return Reply(text, buttons + (HANDOFF_BUTTON,))
 
 
@@ -72,10 +72,12 @@ def ask_which_procedure(part: str) -> Reply:
 
 
 def fallback(commune: Commune) -> Reply:
-    """Say plainly that we do not know; offer the menu and a human officer."""
-    return Reply("Xin lỗi, tôi chưa có hướng dẫn cho câu hỏi này. Câu hỏi đã được chuyển cho cán bộ xã xem. "
-                 f"Bạn có thể gõ “menu”, bấm “Gặp cán bộ”, hoặc gọi bộ phận một cửa: {commune.phone}.",
-                 menu_buttons())
+    """Say plainly that there is no guide; the portal's search, the desk's phone and a person instead."""
+    return Reply("Xin lỗi, tôi chưa có hướng dẫn cho câu hỏi này; câu hỏi đã được chuyển cho cán bộ xã xem. "
+                 f"Bạn có thể tìm tên thủ tục trên Cổng Dịch vụ công ({commune.portal}), gọi bộ phận một cửa "
+                 f"{commune.phone}, hoặc bấm “Gặp cán bộ”.",
+                 (Button("Tìm trên Cổng Dịch vụ công", "url", commune.portal), HANDOFF_BUTTON,
+                  Button("Xem menu", "query", "menu")))
 
 
 def out_of_scope(text: str, commune: Commune) -> Reply:

@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 
 from bot import compose, handlers
-from bot.catalog import Catalog, CatalogError, load_catalog
+from bot.arbiter import TierPolicy, carried_codes
+from bot.catalog import Catalog, CatalogError, Entry, load_catalog
 from bot.hours import VIETNAM
 from bot.matcher import Candidate, Matcher
+from bot.national import NationalIndex, NationalRecord, load_national
+from bot.national.tier import NationalTier
 from bot.normalize import Normalizer
 from bot.phrases import PhraseSet
 from bot.replies import Reply
@@ -28,9 +31,11 @@ __all__ = ["Context", "Engine", "EngineHolder", "Turn"]  # Turn and Context are 
 class Engine:
     """Answers citizens from a catalog; knows nothing of channels or storage."""
 
-    def __init__(self, catalog: Catalog, thresholds: Thresholds | None = None):
+    def __init__(self, catalog: Catalog, thresholds: Thresholds | None = None,
+                 national: NationalIndex | None = None, policy: TierPolicy | None = None):
         self.catalog = catalog
         self.thresholds = thresholds or Thresholds()
+        self.policy = policy or TierPolicy()
         self.normalizer = Normalizer(catalog.lexicon)
         # Emergencies are judged by the detector from evidence, never by a similarity score.
         entries = [e for e in catalog.entries.values() if e.id != EMERGENCY]
@@ -40,6 +45,10 @@ class Engine:
                                withheld=emergency.questions if emergency else ())
         self.safety = EmergencyDetector(catalog.emergency.get("signals", {}), catalog.lexicon.abbreviations,
                                         emergency.questions if emergency else (), self.normalizer)
+        # The second tier: national records, where the curated catalog has no entry that fits.
+        self.national = NationalTier(national, self.normalizer, catalog.out_of_scope + catalog.near_domain,
+                                     catalog.out_of_scope) if national is not None else None
+        self.carried = carried_codes(self)
         words = catalog.dialogue
         self.acknowledgements = PhraseSet(words.get("acknowledgements", ()), self.normalizer)
         self.corrections = PhraseSet(words.get("corrections", ()), self.normalizer)
@@ -48,8 +57,23 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
-        """Load the catalog named by settings and build the engine."""
-        return cls(load_catalog(settings.catalog_path, settings.intents_dir), settings.thresholds)
+        """Load the catalog (and the national index, when its file exists) named by settings and build the engine."""
+        national = None
+        if Path(settings.national_index).exists():
+            national = load_national(settings.national_index, settings.national_aliases)
+        return cls(load_catalog(settings.catalog_path, settings.intents_dir), settings.thresholds, national)
+
+    def lookup(self, target: str) -> Entry | NationalRecord | None:
+        """A curated entry by id, or a national record by code."""
+        entry = self.catalog.entries.get(target)
+        if entry is not None or self.national is None:
+            return entry
+        return self.national.get(target)
+
+    def title_of(self, target: str) -> str:
+        """The title of an entry or the name of a record ("" when unknown)."""
+        found = self.lookup(target)
+        return "" if found is None else found.title if isinstance(found, Entry) else found.name
 
     def normalize(self, text: str) -> str:
         """The engine's normalisation of `text`."""
@@ -111,7 +135,8 @@ class EngineHolder:
         self._checked_at = time.monotonic()
 
     def _files_stamp(self) -> tuple:
-        paths = [self.settings.catalog_path, *sorted(Path(self.settings.intents_dir).glob("*.yaml"))]
+        paths = [self.settings.catalog_path, *sorted(Path(self.settings.intents_dir).glob("*.yaml")),
+                 self.settings.national_index, self.settings.national_aliases]
         out = []
         for p in paths:
             try:

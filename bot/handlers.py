@@ -11,8 +11,11 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from bot import cards, compose
+from bot.arbiter import choose
 from bot.catalog import Catalog, Entry
 from bot.matcher import Candidate
+from bot.national import NationalRecord
+from bot.national import card as national_card
 from bot.parts import detect_part, is_bare_followup
 from bot.turn import Context, Turn
 
@@ -54,7 +57,7 @@ def is_button(ctx: Context) -> bool:
     code, target = found.groups()
     if code in ("bot", "canbo"):
         return True
-    return target in ctx.engine.catalog.entries and (code in cards.CODE_PARTS or code == cards.WRONG)
+    return ctx.engine.lookup(target or "") is not None and (code in cards.CODE_PARTS or code == cards.WRONG)
 
 
 def button(ctx: Context) -> Turn:
@@ -66,8 +69,7 @@ def button(ctx: Context) -> Turn:
         return _handoff(ctx, 1.0)
     if code == cards.WRONG:
         return _released(ctx, correction(ctx, target))
-    entry = ctx.engine.catalog.entries[target]
-    return _released(ctx, answer(ctx, entry, cards.CODE_PARTS[code], 1.0))
+    return _released(ctx, answer(ctx, ctx.engine.lookup(target), cards.CODE_PARTS[code], 1.0))
 
 
 # --- hand-over --------------------------------------------------------------------------------------
@@ -145,9 +147,9 @@ def pick(ctx: Context) -> Turn:
         ctx.state.options = [e.id for e in entries]
         return Turn((compose.menu_section(line, entries),), "clarified", normalized=ctx.normalized,
                      clarify=tuple(ctx.state.options))
-    entry = catalog.entries.get(chosen)
+    entry = ctx.engine.lookup(chosen)
     if entry is None:  # the catalog was reloaded without it
-        return fallback(ctx, with_match=False)
+        return fallback(ctx)
     return answer(ctx, entry, ctx.state.pending_part, 1.0)
 
 
@@ -165,9 +167,10 @@ def correction(ctx: Context, answered: str | None = None) -> Turn:
     if len(rest.split()) >= 2:  # "không phải, tôi hỏi làm lại giấy khai sinh": answer that instead
         restated = matched(_restated(ctx, rest))
         return replace(restated, review="wrong_answer", report=report)
-    options = [catalog.entries[i] for i in state.alternatives if i in catalog.entries and i != report["answered"]]
-    state.options, state.pending_part, state.last_entry = [e.id for e in options[:3]], None, None
-    return Turn((compose.wrong_answer(options),), "wrong_answer", normalized=ctx.normalized,
+    options = [i for i in state.alternatives if ctx.engine.lookup(i) is not None and i != report["answered"]][:3]
+    state.options, state.pending_part, state.last_entry = options, None, None
+    titles = [ctx.engine.title_of(i) for i in options]
+    return Turn((compose.wrong_answer(titles),), "wrong_answer", normalized=ctx.normalized,
                  clarify=tuple(state.options), review="wrong_answer", report=report)
 
 
@@ -196,50 +199,57 @@ def is_followup(ctx: Context) -> bool:
     """"phí bao nhiêu?" with nothing else named: about the procedure last discussed."""
     if not is_bare_followup(ctx.normalized, ctx.engine.normalizer):
         return False
-    last = ctx.engine.catalog.entries.get(ctx.state.last_entry or "")
+    last = ctx.engine.lookup(ctx.state.last_entry or "")
     # With no procedure discussed, "nop ho so truc tuyen the nao" may still be an FAQ.
-    return (last is not None and last.kind == "procedure") or ctx.match.decision != "answer"
+    return _procedure(last) or ctx.match.decision != "answer"
+
+
+def _procedure(target: Entry | NationalRecord | None) -> bool:
+    return isinstance(target, NationalRecord) or (target is not None and target.kind == "procedure")
 
 
 def followup(ctx: Context) -> Turn:
     """The asked part of the last procedure, or a question back about which one."""
     part = detect_part(ctx.normalized)
-    entry = ctx.engine.catalog.entries.get(ctx.state.last_entry or "")
-    if entry is not None and entry.kind == "procedure" and part:
+    entry = ctx.engine.lookup(ctx.state.last_entry or "")
+    if _procedure(entry) and part:
         return answer(ctx, entry, part, 1.0)
     ctx.state.pending_part = part
     return Turn((compose.ask_which_procedure(part or "steps"),), "clarified", normalized=ctx.normalized)
 
 
 def matched(ctx: Context) -> Turn:
-    """Answer, ask back, say it is out of scope, or fall back — as the matcher decides."""
-    catalog, match = ctx.engine.catalog, ctx.match
-    if match.decision == "answer" and match.top is not None:
-        entry = catalog.entries[match.top.id]
-        return answer(ctx, entry, detect_part(ctx.normalized), match.top.score, match.candidates)
-    if match.decision == "clarify":
-        options = [catalog.entries[c.id] for c in match.candidates[:3]]
-        ctx.state.options = [e.id for e in options]
+    """Answer, ask back, say it is out of scope, or fall back — as both tiers decide (bot.arbiter)."""
+    catalog, engine = ctx.engine.catalog, ctx.engine
+    choice = choose(engine, ctx.text, ctx.normalized, ctx.match)
+    if choice.decision == "answer" and choice.target is not None:
+        return answer(ctx, engine.lookup(choice.target), detect_part(ctx.normalized), choice.score or 0.0,
+                      choice.candidates)
+    if choice.decision == "clarify":
+        ctx.state.options = list(choice.options)
         ctx.state.pending_part = detect_part(ctx.normalized)
         ctx.state.last_question = ctx.text
-        ctx.state.alternatives = [c.id for c in match.candidates]
-        return Turn((compose.clarify(options, ctx.state.pending_part),), "clarified", None,
-                     match.top.score if match.top else None, match.candidates, tuple(ctx.state.options),
-                     ctx.normalized)
-    top = match.top.score if match.top else 0.0
-    if match.off_topic >= OFF_TOPIC_MIN and match.off_topic >= top:
+        ctx.state.alternatives = [c.id for c in choice.candidates]
+        titles = [engine.title_of(i) for i in choice.options]
+        return Turn((compose.clarify(titles, ctx.state.pending_part),), "clarified", None, choice.score,
+                    choice.candidates, choice.options, ctx.normalized)
+    top = choice.score or 0.0
+    if choice.off_topic >= OFF_TOPIC_MIN and choice.off_topic >= top:
         ctx.state.options, ctx.state.pending_part = [], None
         reply = compose.out_of_scope(catalog.dialogue.get("out_of_scope_reply", ""), catalog.commune)
-        return Turn((reply,), "out_of_scope", None, match.top.score if match.top else None, match.candidates,
-                     normalized=ctx.normalized)
-    return fallback(ctx)
+        return Turn((reply,), "out_of_scope", None, choice.score, choice.candidates, normalized=ctx.normalized)
+    return fallback(ctx, choice.candidates)
 
 
-def answer(ctx: Context, entry: Entry, part: str | None, score: float,
+def answer(ctx: Context, entry: Entry | NationalRecord, part: str | None, score: float,
            candidates: Sequence[Candidate] = ()) -> Turn:
-    """An entry's card (or the part asked about), remembered for follow-ups and corrections."""
+    """An entry's or a record's card (or the part asked about), remembered for follow-ups and corrections."""
     catalog, state = ctx.engine.catalog, ctx.state
     state.options, state.pending_part, state.acknowledged = [], None, False
+    if isinstance(entry, NationalRecord):
+        reply = (national_card.part(entry, part, catalog.commune) if part
+                 else national_card.first_card(entry, catalog.commune))
+        return _remember(ctx, entry.code, reply, score, candidates)
     if entry.id == "handoff":
         return _handoff(ctx, score)
     if entry.id == "menu":
@@ -251,13 +261,18 @@ def answer(ctx: Context, entry: Entry, part: str | None, score: float,
         reply = cards.faq_answer(entry, catalog.commune, whole=part == "details")
     else:
         return Turn((cards.intent_answer(entry, catalog.commune),), "answered", entry.id, round(score, 4),
-                     tuple(candidates), normalized=ctx.normalized)
+                    tuple(candidates), normalized=ctx.normalized)
+    return _remember(ctx, entry.id, reply, score, candidates)
+
+
+def _remember(ctx: Context, target: str, reply, score: float, candidates: Sequence[Candidate]) -> Turn:
+    state = ctx.state
     if candidates:  # a fresh question answered: remember it for "không phải"
         state.last_question = ctx.text
-        state.alternatives = [c.id for c in candidates if c.id != entry.id]
-    state.last_entry = entry.id
-    return Turn((reply,), "answered", entry.id, round(score, 4), tuple(candidates), normalized=ctx.normalized,
-                 review="unsure" if _unsure(ctx, candidates) else None)
+        state.alternatives = [c.id for c in candidates if c.id != target]
+    state.last_entry = target
+    return Turn((reply,), "answered", target, round(score, 4), tuple(candidates), normalized=ctx.normalized,
+                review="unsure" if _unsure(ctx, candidates) else None)
 
 
 def _unsure(ctx: Context, candidates: Sequence[Candidate]) -> bool:
@@ -268,12 +283,11 @@ def _unsure(ctx: Context, candidates: Sequence[Candidate]) -> bool:
     return top < ctx.engine.thresholds.answer + UNSURE_MARGIN or top - second < UNSURE_MARGIN
 
 
-def fallback(ctx: Context, with_match: bool = True) -> Turn:
+def fallback(ctx: Context, candidates: Sequence[Candidate] = ()) -> Turn:
     """Say plainly there is no guide; the question is queued for staff."""
     ctx.state.options, ctx.state.pending_part = [], None
-    cands = ctx.match.candidates if with_match else ()
     return Turn((compose.fallback(ctx.engine.catalog.commune),), "fallback", None,
-                 cands[0].score if cands else None, tuple(cands), normalized=ctx.normalized)
+                candidates[0].score if candidates else None, tuple(candidates), normalized=ctx.normalized)
 
 
 Check = Callable[[Context], bool]

@@ -97,15 +97,17 @@ def lint_national(index_path: Path, aliases_path: Path, catalog: Catalog | None)
     if catalog is None:
         return []
     normalizer = Normalizer(catalog.lexicon)
-    curated = {normalizer(q): e.id for e in catalog.entries.values() for q in e.questions}
+    curated = {normalizer(q): e for e in catalog.entries.values() for q in e.questions}
     entries, _ = read_aliases(aliases_path)
     out = []
     for entry in entries:
         for alias, (line, col) in zip(entry.aliases, entry.alias_positions):
             owner = curated.get(normalizer(alias))
-            if owner:
+            # A curated entry carrying this very code answers for the record: nothing is hidden.
+            if owner is not None and entry.code not in owner.code:
                 out.append(Problem(str(aliases_path), line, col, f"{entry.code}: alias {alias!r} is a phrasing of "
-                                                                 f"curated {owner!r}, which answers it first", "warning"))
+                                                                 f"curated {owner.id!r}, which answers it first",
+                                   "warning"))
     return out
 
 

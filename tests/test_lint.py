@@ -158,6 +158,9 @@ def test_national_aliases(copy, tmp_path, text, severity, message, line):
         assert [(p.severity, p.line) for p in found] == [(severity, line)] and message in found[0].message
 
 
-def test_cli_lints_the_shipped_aliases(copy, capsys):
-    assert main(["lint", str(copy), "--demo"]) == 0
-    assert "national/aliases.yaml" in capsys.readouterr().out  # its warning is listed beside the catalog's
+def test_cli_lints_the_configured_aliases(copy, tmp_path, capsys, monkeypatch):
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text('entries:\n  - code: "1.001193"\n    aliases: [x]\n  - code: "9.999999"\n', encoding="utf-8")
+    monkeypatch.setenv("BOT_NATIONAL_ALIASES", str(aliases))
+    assert main(["lint", str(copy), "--demo"]) == 1  # an unknown code is an error, listed beside the catalog's
+    assert f"{aliases}:" in capsys.readouterr().out
