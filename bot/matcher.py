@@ -22,7 +22,8 @@ WEIGHTS = {"classifier": 0.30, "centroid": 0.30, "nearest": 0.35, "keyword": 0.0
 # Larger catalogs use the centroid in its place (see README, "Matching").
 CLASSIFIER_MAX_ENTRIES = 300
 CLASSIFIER_C = 10.0
-SHORTLIST = 64  # entries whose phrasings are compared one by one, in catalogs larger than this
+SHORTLIST = 64  # entries whose phrasings are compared one by one, in catalogs with more phrasings than below
+ALL_PHRASINGS = 20_000  # up to this many phrasings, every one is compared (a gather over the query's features)
 
 
 @dataclass(frozen=True)
@@ -78,22 +79,24 @@ class Matcher:
         owners_arr = np.asarray(owners, dtype=np.intp)
         order = np.argsort(owners_arr, kind="stable")
         self._docs = x[order].tocsr()
+        self._docs_t = self._docs.T.tocsr()  # feature-major: a query reads only its own features' rows
         self._bounds = np.searchsorted(owners_arr[order], np.arange(len(self.ids) + 1))
         onehot = sparse.csr_matrix((np.ones(len(owners)), (owners_arr, np.arange(len(owners)))),
                                    shape=(len(self.ids), len(owners)))
         # Stored feature-major so a query touches only the rows of its own features.
         self._centroids_t = l2_normalize(onehot @ x).T.tocsr()
-        self._neg = self.features.matrix(neg_docs) if neg_docs else None
+        neg = self.features.matrix(neg_docs) if neg_docs else None
+        self._neg_t = neg.T.tocsr() if neg is not None else None
         # The clearly out-of-scope part of the negatives (a subset): told apart from near-domain questions.
         off_docs = [d for d in (normalizer(t) for t in off_topic) if d]
-        self._off = self.features.matrix(off_docs) if off_docs else None
+        self._off_t = self.features.matrix(off_docs).T.tocsr() if off_docs else None
         self._keywords = self._keyword_index(entries, terms or {})
         self._coef: np.ndarray | None = None
         if 1 < len(self.ids) <= CLASSIFIER_MAX_ENTRIES:
             # Out-of-scope phrasings form one extra class, so "gia vang" has somewhere to go.
             labels = np.r_[owners_arr, np.full(len(neg_docs), len(self.ids)),
                            np.full(len(withheld_docs), len(self.ids) + 1)]
-            extra = [m for m in (self._neg, self.features.matrix(withheld_docs) if withheld_docs else None)
+            extra = [m for m in (neg, self.features.matrix(withheld_docs) if withheld_docs else None)
                      if m is not None]
             train = sparse.vstack([x, *extra]) if extra else x
             # saga at a loose tolerance: 0.6 s instead of 15 s for lbfgs, same accuracy on the eval sets.
@@ -105,7 +108,7 @@ class Matcher:
 
     def nbytes(self) -> int:
         """Memory held by the index's arrays (sparse matrices, classifier weights)."""
-        mats = [self._docs, self._centroids_t] + [m for m in (self._neg, self._off) if m is not None]
+        mats = [self._docs, self._docs_t, self._centroids_t] + [m for m in (self._neg_t, self._off_t) if m is not None]
         total = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in mats)
         return total + (self._coef.nbytes if self._coef is not None else 0)
 
@@ -136,25 +139,32 @@ class Matcher:
                     scores[owners] = np.maximum(scores[owners], weight)
         return scores
 
-    def _nearest(self, q: np.ndarray, shortlist: np.ndarray) -> np.ndarray:
-        """Best cosine to any phrasing, for the shortlisted entries (0 elsewhere)."""
+    def _nearest(self, idx: np.ndarray, val: np.ndarray, shortlist: np.ndarray | None) -> np.ndarray:
+        """Best cosine to any phrasing: every entry's, or the shortlisted entries' (0 elsewhere)."""
+        if shortlist is None:  # every phrasing at once, reading only the query's features
+            sims = _rows_dot(self._docs_t, idx, val, self._docs.shape[0])
+            return np.maximum.reduceat(sims, self._bounds[:-1]) if len(sims) else np.zeros(len(self.ids))
         out = np.zeros(len(self.ids))
         starts, ends = self._bounds[shortlist], self._bounds[shortlist + 1]
-        if len(shortlist) == len(self.ids):  # small catalogs: every phrasing, without a fancy-indexed copy
-            sims = self._docs @ q
-        else:
-            rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(shortlist) else []
-            sims = self._docs[rows] @ q if len(rows) else np.zeros(0)
-        if len(sims):
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(shortlist) else []
+        if len(rows):
+            q = np.zeros(self.features.dim)
+            q[idx] = val
             offsets = np.r_[0, np.cumsum(ends - starts)[:-1]]
-            out[shortlist] = np.maximum.reduceat(sims, offsets)
+            out[shortlist] = np.maximum.reduceat(self._docs[rows] @ q, offsets)
         return out
+
+    @staticmethod
+    def _best(matrix_t: sparse.csr_matrix | None, idx: np.ndarray, val: np.ndarray) -> float:
+        """The highest cosine between the query and the rows of a feature-major matrix (0 without one)."""
+        if matrix_t is None:
+            return 0.0
+        sims = _rows_dot(matrix_t, idx, val, matrix_t.shape[1])
+        return float(sims.max()) if len(sims) else 0.0
 
     def components(self, norm: str) -> dict[str, np.ndarray | float]:
         """Each signal for normalised text: per-entry arrays, plus similarity to out-of-scope phrasings."""
         idx, val = self.features.vector(norm)
-        q = np.zeros(self.features.dim)
-        q[idx] = val
         centroid = _rows_dot(self._centroids_t, idx, val, len(self.ids))
         if self._coef is not None:
             logits = self._coef[:, idx] @ val + self._intercept
@@ -162,17 +172,18 @@ class Matcher:
             classifier = (probs / probs.sum())[: len(self.ids)]
         else:
             classifier = centroid
-        # Nearest-phrasing similarity only where it can matter: the best entries by the cheaper signals.
-        shortlist = np.arange(len(self.ids))
-        if len(self.ids) > SHORTLIST:
-            shortlist = np.argpartition(-(centroid + classifier), SHORTLIST)[:SHORTLIST]
+        # In very large catalogs, nearest-phrasing similarity only where it can matter: the best entries
+        # by the cheaper signals.
+        shortlist = None
+        if self._docs.shape[0] > ALL_PHRASINGS and len(self.ids) > SHORTLIST:
+            shortlist = np.sort(np.argpartition(-(centroid + classifier), SHORTLIST)[:SHORTLIST])
         return {
             "centroid": centroid,
-            "nearest": self._nearest(q, np.sort(shortlist)),
+            "nearest": self._nearest(idx, val, shortlist),
             "classifier": classifier,
             "keyword": self._keyword_scores(norm),
-            "negative": float((self._neg @ q).max()) if self._neg is not None else 0.0,
-            "off_topic": float((self._off @ q).max()) if self._off is not None else 0.0,
+            "negative": self._best(self._neg_t, idx, val),
+            "off_topic": self._best(self._off_t, idx, val),
         }
 
     def scores(self, text: str) -> tuple[str, np.ndarray, float, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -56,23 +57,31 @@ class Phrase:
     text: str
     words: tuple[str, ...]
     exact: bool = False  # only as typed with diacritics ("=xỉu": bare "xiu" is also "xíu", a little)
+    folded: tuple[str, ...] = ()  # the words without diacritics, computed once
 
     @classmethod
     def parse(cls, text: str) -> "Phrase":
         """A phrase in the catalog's notation: words, `*` for a gap of up to three words, `=` first for exact."""
         exact = text.startswith(EXACT)
-        body = text[1:] if exact else text
-        words = tuple(w if w == GAP else unicodedata.normalize("NFC", w).lower() for w in body.split())
-        return cls(text, words, exact)
+        words = [w if w == GAP else unicodedata.normalize("NFC", w).lower() for w in (text[1:] if exact else text).split()]
+        while words and words[0] == GAP:  # a gap only ever sits between words
+            words.pop(0)
+        while words and words[-1] == GAP:
+            words.pop()
+        return cls(text, tuple(words), exact, tuple(w if w == GAP else fold(w) for w in words))
 
     def spans(self, tokens: list[Token], free: list[bool]) -> list[tuple[int, int]]:
         """(start, end) of every place the phrase occurs among the free tokens."""
         found = []
         for start in range(len(tokens)):
-            end = self._match(tokens, free, start, 0)
+            end = self.match_at(tokens, free, start)
             if end is not None:
                 found.append((start, end))
         return found
+
+    def match_at(self, tokens: list[Token], free: list[bool], start: int) -> int | None:
+        """The end of the phrase when it occurs at `start`, else None."""
+        return self._match(tokens, free, start, 0) if self.words else None
 
     def _match(self, tokens: list[Token], free: list[bool], at: int, k: int) -> int | None:
         if k == len(self.words):
@@ -86,20 +95,53 @@ class Phrase:
                 if at + skip >= len(tokens):
                     break
             return None
-        if at < len(tokens) and free[at] and same_word(tokens[at], word, self.exact):
+        if at < len(tokens) and free[at] and same_word(tokens[at], word, exact=self.exact, folded=self.folded[k]):
             return self._match(tokens, free, at + 1, k + 1)
         return None
 
 
-def same_word(token: Token, pattern: str, exact: bool = False) -> bool:
+def same_word(token: Token, pattern: str, *, exact: bool = False, folded: str | None = None) -> bool:
     """A typed word equals a pattern word; without diacritics it equals every accented reading.
 
     "chay" (typed bare) is "cháy", "chạy" or "chay"; "chạy" (typed with its accents) is only "chạy".
-    With `exact`, a bare word equals only a bare pattern word.
+    With `exact`, a bare word equals only a bare pattern word. `folded`: the pattern's folded form, if known.
     """
     if token.marked == pattern:
         return True
-    return not exact and not token.accented and token.folded == fold(pattern)
+    return not exact and not token.accented and token.folded == (folded if folded is not None else fold(pattern))
+
+
+class PhraseBook:
+    """Phrases filed by their first word, so a message is read once, not once per phrase."""
+
+    def __init__(self, phrases: Iterable[Phrase]):
+        self._by_first: dict[str, list[Phrase]] = defaultdict(list)
+        for phrase in phrases:
+            if phrase.words:
+                self._by_first[phrase.folded[0]].append(phrase)
+
+    def find(self, tokens: list[Token], free: list[bool]) -> list[tuple[Phrase, int, int]]:
+        """(phrase, start, end) of every occurrence among the free tokens."""
+        found = []
+        for start, token in enumerate(tokens):
+            if free[start]:
+                for phrase in self._by_first.get(token.folded, ()):
+                    end = phrase.match_at(tokens, free, start)
+                    if end is not None:
+                        found.append((phrase, start, end))
+        return found
+
+    def any(self, tokens: list[Token], free: list[bool]) -> bool:
+        """True when any phrase occurs."""
+        return bool(self.find(tokens, free))
+
+    def consume(self, tokens: list[Token], free: list[bool]) -> bool:
+        """Mark the words of every occurrence as used; True when any phrase occurred."""
+        found = self.find(tokens, free)
+        for _, start, end in found:
+            for i in range(start, end):
+                free[i] = False
+        return bool(found)
 
 
 @dataclass(frozen=True)
@@ -132,12 +174,11 @@ class EmergencyDetector:
                  examples: Iterable[str] = (), normalize: Any = None):
         self.dangers = tuple(Danger(str(d["name"]), str(d["call"]), _phrases(d["phrases"]))
                              for d in signals.get("dangers", ()))
-        self.help = _phrases(signals.get("help", ()))
-        self.urgent = _phrases(signals.get("urgent", ()))
-        self.not_now = _phrases(signals.get("not_now", ()))
-        self.paperwork = _phrases(signals.get("paperwork", ()))
-        self.figurative = _phrases(signals.get("figurative", ()))
-        self.vetoes = _phrases(signals.get("vetoes", ()))
+        self._danger_of = {id(p): d for d in self.dangers for p in d.phrases}
+        self._dangers = PhraseBook(p for d in self.dangers for p in d.phrases)
+        self.help, self.urgent, self.not_now, self.paperwork, self.figurative, self.vetoes = (
+            PhraseBook(_phrases(signals.get(name, ())))
+            for name in ("help", "urgent", "not_now", "paperwork", "figurative", "vetoes"))
         # Teencode ("ko", "ng", "ae") is read only where the citizen typed no diacritics.
         self.abbreviations = {fold(k): fold(v) for k, v in (abbreviations or {}).items()}
         self.abbreviations.update({fold(k): fold(v) for k, v in (signals.get("abbreviations") or {}).items()})
@@ -169,43 +210,24 @@ class EmergencyDetector:
         if not tokens:
             return Verdict(False)
         free = [True] * len(tokens)
-        if _any(self.vetoes, tokens, free):
+        if self.vetoes.any(tokens, free):
             return Verdict(False, reason="a question about a scam")
-        _consume(self.figurative, tokens, free)  # "cháy túi", "tra cứu": their words name nothing else
-        found: list[tuple[int, Danger]] = []
-        for danger in self.dangers:
-            for phrase in danger.phrases:
-                found += [(start, danger) for start, _ in phrase.spans(tokens, free)]
-        helped = _consume(self.help, tokens, free)  # "làm thế nào bây giờ" is a cry, not a paperwork question
+        self.figurative.consume(tokens, free)  # "cháy túi", "tra cứu": their words name nothing else
+        found = [(start, self._danger_of[id(p)]) for p, start, _ in self._dangers.find(tokens, free)]  # by start
+        helped = self.help.consume(tokens, free)  # "làm thế nào bây giờ" is a cry, not a paperwork question
         if not found and not helped:
             return Verdict(False)
-        found.sort(key=lambda item: item[0])
         names = tuple(dict.fromkeys(d.name for _, d in found))
-        urgent_at = [s for p in self.urgent for s, _ in p.spans(tokens, free)]
+        urgent_at = [start for _, start, _ in self.urgent.find(tokens, free)]
         current = any(0 <= start - u <= URGENT_REACH for start, _ in found for u in urgent_at)
-        if _any(self.not_now, tokens, free):
+        if self.not_now.any(tokens, free):
             if not current:
                 return Verdict(False, dangers=names, reason="past, hearsay or hypothetical")
-        elif _any(self.paperwork, tokens, free) and not current:
+        elif self.paperwork.any(tokens, free) and not current:
             return Verdict(False, dangers=names, reason="a paperwork question")
         calls = _ordered(d.call for _, d in found)
         return Verdict(True, _complete(calls) if calls else ALL_NUMBERS, names,
                        "danger" if found else "call for help")
-
-
-def _any(phrases: Iterable[Phrase], tokens: list[Token], free: list[bool]) -> bool:
-    return any(p.spans(tokens, free) for p in phrases)
-
-
-def _consume(phrases: Iterable[Phrase], tokens: list[Token], free: list[bool]) -> bool:
-    """Mark the words of every occurrence as used; True when any phrase occurred."""
-    hit = False
-    for phrase in phrases:
-        for start, end in phrase.spans(tokens, free):
-            hit = True
-            for i in range(start, end):
-                free[i] = False
-    return hit
 
 
 def _ordered(calls: Iterable[str]) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ def detector() -> EmergencyDetector:
 def test_same_word(typed, pattern, exact, same):
     from bot.normalize import fold
 
-    assert same_word(Token(typed, fold(typed)), pattern, exact) is same
+    assert same_word(Token(typed, fold(typed)), pattern, exact=exact) is same
 
 
 @pytest.mark.parametrize("text, emergency, calls", [
