@@ -43,6 +43,21 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFC", text).lower())
 
 
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # huyền, sắc, ngã, hỏi, nặng
+
+
+def tone_key(word: str) -> str:
+    """A word with its tone set apart from its letters: "cưú" (tone on the wrong vowel) reads as "cứu".
+
+    Phones often place the tone mark on the neighbouring vowel ("hoà"/"hòa", "cưú"); the letters and the
+    tone are what tell "cháy" from "chạy", not where the mark sits.
+    """
+    decomposed = unicodedata.normalize("NFD", word)
+    letters = "".join(ch for ch in decomposed if ch not in _TONES)
+    tones = "".join(sorted(ch for ch in decomposed if ch in _TONES))
+    return unicodedata.normalize("NFC", letters) + tones
+
+
 def _spellings(word: str) -> list[str]:
     """The word, plus its spellings with a letter typed three or more times squeezed to one and to two."""
     if not _RUN.search(word):
@@ -63,7 +78,8 @@ class Phrase:
     def parse(cls, text: str) -> "Phrase":
         """A phrase in the catalog's notation: words, `*` for a gap of up to three words, `=` first for exact."""
         exact = text.startswith(EXACT)
-        words = [w if w == GAP else unicodedata.normalize("NFC", w).lower() for w in (text[1:] if exact else text).split()]
+        words = [w if w == GAP else tone_key(unicodedata.normalize("NFC", w).lower())
+                 for w in (text[1:] if exact else text).split()]
         while words and words[0] == GAP:  # a gap only ever sits between words
             words.pop(0)
         while words and words[-1] == GAP:
@@ -199,7 +215,7 @@ class EmergencyDetector:
                     continue
             else:  # "cứuuuu": a letter typed over and over, read as once
                 word = spelled[0]
-            out.append(Token(word, fold(word)))
+            out.append(Token(tone_key(word), fold(word)))
         return out
 
     def assess(self, text: str) -> Verdict:

@@ -7,7 +7,7 @@ import pytest
 
 from bot.catalog import load_catalog
 from bot.normalize import Normalizer
-from bot.safety import EmergencyDetector, Phrase, Token, same_word
+from bot.safety import EmergencyDetector, Phrase, Token, same_word, tone_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def detector() -> EmergencyDetector:
 def test_same_word(typed, pattern, exact, same):
     from bot.normalize import fold
 
-    assert same_word(Token(typed, fold(typed)), pattern, exact=exact) is same
+    assert same_word(Token(tone_key(typed), fold(typed)), tone_key(pattern), exact=exact) is same
 
 
 @pytest.mark.parametrize("text, emergency, calls", [
@@ -61,6 +61,7 @@ def test_same_word(typed, pattern, exact, same):
     ("cháy nhà năm ngoái cứu với", False, ()),                  # past: a cry about old news, not a fire now
     ("chờ xiu", False, ()),                                     # "xíu" (a little), not "xỉu"
     ("bà té xỉu", True, ("115", "113", "114")),
+    ("cưú với", True, ("113", "114", "115")),                   # the tone mark on the neighbouring vowel
     ("", False, ()),
     ("😀😀", False, ()),
 ])
