@@ -20,7 +20,8 @@ from bot.normalize import fold
 GAP = "*"  # in a phrase: up to MAX_GAP words of anything
 EXACT = "="  # before a phrase: it counts only where the citizen typed it with its diacritics
 MAX_GAP = 3
-URGENT_REACH = 3  # an urgent word this many words before a danger makes it current ("đang cháy")
+URGENT_REACH = 3  # an urgent word this many words before a danger makes it current ("đang cháy"),
+# and an intense one as many words after it ("cháy ngùn ngụt")
 ALL_NUMBERS = ("113", "114", "115")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _RUN = re.compile(r"(\w)\1{2,}", re.UNICODE)  # "cuuu" -> "cu" or "cuu": letters typed three times or more
@@ -32,6 +33,7 @@ class Token:
 
     marked: str
     folded: str
+    other: "Token | None" = None  # another reading of a word typed with a letter held down ("cứuuu")
 
     @property
     def accented(self) -> bool:
@@ -58,11 +60,14 @@ def tone_key(word: str) -> str:
     return unicodedata.normalize("NFC", letters) + tones
 
 
-def _spellings(word: str) -> list[str]:
-    """The word, plus its spellings with a letter typed three or more times squeezed to one and to two."""
+def squeeze(word: str) -> tuple[str, str | None]:
+    """A letter typed three or more times read as once, and (for "u" and "o", the letters Vietnamese
+    doubles) also as twice: "cuuuu" is "cu" or "cuu"; "voiiii" is "voi"; "khongggg" is "khong"."""
     if not _RUN.search(word):
-        return [word]
-    return [_RUN.sub(r"\1", word), _RUN.sub(r"\1\1", word)]
+        return word, None
+    once = _RUN.sub(r"\1", word)
+    twice = _RUN.sub(lambda m: m.group(1) * (2 if m.group(1) in "uo" else 1), word)
+    return once, (twice if twice != once else None)
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,9 @@ def same_word(token: Token, pattern: str, *, exact: bool = False, folded: str | 
     """
     if token.marked == pattern:
         return True
-    return not exact and not token.accented and token.folded == (folded if folded is not None else fold(pattern))
+    if not exact and not token.accented and token.folded == (folded if folded is not None else fold(pattern)):
+        return True
+    return token.other is not None and same_word(token.other, pattern, exact=exact, folded=folded)
 
 
 class PhraseBook:
@@ -140,8 +147,11 @@ class PhraseBook:
         """(phrase, start, end) of every occurrence among the free tokens."""
         found = []
         for start, token in enumerate(tokens):
-            if free[start]:
-                for phrase in self._by_first.get(token.folded, ()):
+            if not free[start]:
+                continue
+            firsts = (token.folded,) if token.other is None else (token.folded, token.other.folded)
+            for first in dict.fromkeys(firsts):
+                for phrase in self._by_first.get(first, ()):
                     end = phrase.match_at(tokens, free, start)
                     if end is not None:
                         found.append((phrase, start, end))
@@ -192,9 +202,11 @@ class EmergencyDetector:
                              for d in signals.get("dangers", ()))
         self._danger_of = {id(p): d for d in self.dangers for p in d.phrases}
         self._dangers = PhraseBook(p for d in self.dangers for p in d.phrases)
-        self.help, self.urgent, self.not_now, self.paperwork, self.figurative, self.vetoes = (
+        self.help, self.urgent, self.intense, self.not_now, self.paperwork, self.figurative, self.vetoes = (
             PhraseBook(_phrases(signals.get(name, ())))
-            for name in ("help", "urgent", "not_now", "paperwork", "figurative", "vetoes"))
+            for name in ("help", "urgent", "intense", "not_now", "paperwork", "figurative", "vetoes"))
+        # A laughing face makes "cứu tui với" a joke.
+        self.jokes = frozenset(str(j) for j in signals.get("jokes", ()))
         # Teencode ("ko", "ng", "ae") is read only where the citizen typed no diacritics.
         self.abbreviations = {fold(k): fold(v) for k, v in (abbreviations or {}).items()}
         self.abbreviations.update({fold(k): fold(v) for k, v in (signals.get("abbreviations") or {}).items()})
@@ -206,16 +218,14 @@ class EmergencyDetector:
         """The message's words, teencode expanded where typed without diacritics."""
         out: list[Token] = []
         for word in _words(text):
-            spelled = _spellings(word)
-            if word == fold(word):  # typed bare: teencode is read here only
-                word = next((s for s in spelled if s in self.abbreviations), spelled[-1])
+            word, other = squeeze(word)
+            if word == fold(word) and other is None:  # typed bare: teencode is read here only
                 expansion = self.abbreviations.get(word)
                 if expansion:
                     out.extend(Token(w, w) for w in expansion.split())
                     continue
-            else:  # "cứuuuu": a letter typed over and over, read as once
-                word = spelled[0]
-            out.append(Token(tone_key(word), fold(word)))
+            alternative = Token(tone_key(other), fold(other)) if other else None
+            out.append(Token(tone_key(word), fold(word), alternative))
         return out
 
     def assess(self, text: str) -> Verdict:
@@ -225,6 +235,8 @@ class EmergencyDetector:
         tokens = self.tokens(text)
         if not tokens:
             return Verdict(False)
+        if any(joke in text for joke in self.jokes):
+            return Verdict(False, reason="a joke")
         free = [True] * len(tokens)
         if self.vetoes.any(tokens, free):
             return Verdict(False, reason="a question about a scam")
@@ -235,7 +247,9 @@ class EmergencyDetector:
             return Verdict(False)
         names = tuple(dict.fromkeys(d.name for _, d in found))
         urgent_at = [start for _, start, _ in self.urgent.find(tokens, free)]
-        current = any(0 <= start - u <= URGENT_REACH for start, _ in found for u in urgent_at)
+        intense_at = [start for _, start, _ in self.intense.find(tokens, free)]
+        current = any(0 <= start - u <= URGENT_REACH for start, _ in found for u in urgent_at) or any(
+            0 < i - start <= URGENT_REACH + 2 for start, _ in found for i in intense_at)
         if self.not_now.any(tokens, free):
             if not current:
                 return Verdict(False, dangers=names, reason="past, hearsay or hypothetical")

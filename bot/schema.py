@@ -220,7 +220,8 @@ EMERGENCY = {
                 "dangers": {"type": "array", "minItems": 1, "items": {
                     "type": "object", "additionalProperties": False, "required": ["name", "call", "phrases"],
                     "properties": {"name": TEXT, "call": CALL, "phrases": PHRASES}}},
-                **{name: PHRASES for name in ("help", "urgent", "not_now", "paperwork", "figurative", "vetoes")},
+                **{name: PHRASES for name in ("help", "urgent", "intense", "not_now", "paperwork", "figurative",
+                                              "vetoes", "jokes")},
                 "abbreviations": {"type": "object", "additionalProperties": TEXT},
             },
         },
