@@ -8,7 +8,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from bot.settings import Settings
+from webhooks.settings import Settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -115,5 +115,5 @@ def engine_holder():
     if holder is None:
         from bot.dialogue import EngineHolder
 
-        holder = current_app.extensions.setdefault("bot.engine", EngineHolder(current_app.config["SETTINGS"]))
+        holder = current_app.extensions.setdefault("bot.engine", EngineHolder(current_app.config["SETTINGS"].engine))
     return holder

@@ -15,7 +15,7 @@ from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PhrasingsForm
-from webhooks.db import get_session
+from webhooks.storage.engine import get_session
 
 KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
 
@@ -46,7 +46,7 @@ def catalog():
     """Every entry, flagged when stale (>12 months), unsourced or expired; then the lint report."""
     today = dt.datetime.now(VN).date()
     conf = settings()
-    problems = lint(conf.catalog_path, conf.intents_dir, today)
+    problems = lint(conf.engine.catalog_path, conf.engine.intents_dir, today)
     rows = _rows(today)
     holder_error = getattr(engine_holder(), "last_error", None)
     return render_template("admin/catalog.html", title="Danh mục thủ tục", rows=rows, kinds=KIND_LABELS,
@@ -72,7 +72,7 @@ def catalog_entry(entry_id: str):
         lines = [line for line in (form.text.data or "").splitlines() if line.strip()]
         conf = settings()
         try:
-            result = add_phrasings(conf.catalog_path, conf.intents_dir, entry.id, lines)
+            result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, lines)
         except CatalogEditError as exc:
             form.text.errors = [str(exc), *exc.problems[:5]]
         else:

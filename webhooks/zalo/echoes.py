@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from bot.replies import Reply
-from webhooks.models import Outbox
-from webhooks.zalo import InboundEvent, render
-
-if TYPE_CHECKING:
-    from webhooks.jobs import Services
+from webhooks.storage.engine import Database
+from webhooks.storage.models import Outbox
+from webhooks.zalo.events import InboundEvent
+from webhooks.zalo.rendering import render
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +51,26 @@ def text_key(text: str) -> str:
 
 
 def sent_text(body: dict[str, Any], zalo_id: str) -> str:
-    """The text an outbox row puts on the wire (as zalo.render sends it)."""
+    """The text an outbox row puts on the wire (as rendering.render sends it)."""
     return render(Reply.from_dict(body), zalo_id)["message"]["text"]
 
 
-def note_echo(services: "Services", event: InboundEvent) -> int | None:
+def note_echo(database: Database, event: InboundEvent) -> int | None:
     """Note an echo on the unconfirmed outbox row whose text it repeats; that row's id, or None.
 
-    The read needs no write turn: in the usual case the row was recorded as sent before its echo
-    came, nothing is unconfirmed, and nothing is written.
+    Usually the row was recorded as sent before its echo came: one read finds nothing unconfirmed,
+    and nothing is written.
     """
     if event.kind != "echo" or not event.user_id or not event.msg_id or not event.text:
         return None
     key = text_key(event.text)
     params = {"zalo_id": event.user_id, "msg_id": event.msg_id}
-    with services.reader() as conn:  # reads outside the write turn: the webhook's writer never waits for them
+    with database.engine.connect() as conn:
         rows = conn.execute(_UNCONFIRMED, {"zalo_id": event.user_id}).all()
         matching = [row.id for row in rows if text_key(sent_text(row.body, event.user_id)) == key]
         if not matching or conn.execute(_ACCOUNTED, {**params, "outbox_id": -1}).first() is not None:
             return None  # nothing unconfirmed repeats it; or a retried echo, or one of a send already recorded
-    with services.single() as conn:
+    with database.transaction() as conn:
         for outbox_id in matching:  # the oldest first: identical texts are interchangeable
             if conn.execute(_NOTE, {**params, "outbox_id": outbox_id}).rowcount:
                 log.info("outbox %s: Zalo echoed it (message %s) before its send was confirmed", outbox_id,
@@ -80,8 +79,8 @@ def note_echo(services: "Services", event: InboundEvent) -> int | None:
     return None
 
 
-def confirms(services: "Services", outbox_id: int, zalo_id: str, echo_msg_id: str) -> bool:
+def confirms(database: Database, outbox_id: int, zalo_id: str, echo_msg_id: str) -> bool:
     """True when the echo noted on a row still stands for it: no other row recorded that Zalo message as its own."""
-    with services.reader() as conn:
+    with database.engine.connect() as conn:
         taken = conn.execute(_ACCOUNTED, {"zalo_id": zalo_id, "outbox_id": outbox_id, "msg_id": echo_msg_id}).first()
     return taken is None

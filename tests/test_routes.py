@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bot.state import MemoryStateStore
 from tests.conftest import signed_headers
 from tests.zalo_fixtures import FIXTURES, load_payload
-from webhooks.models import Citizen, ConversationRow, Handoff, Message, Outbox
+from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, Outbox
 
 CITIZEN = "246845883529197922"
 
@@ -55,12 +55,12 @@ def test_every_recorded_fixture_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(EVENTS))
-def test_recorded_event(name, post_event, app_dispatcher, fake_zalo, db):
+def test_recorded_event(name, post_event, drain, fake_zalo, db):
     status, note, replies = EVENTS[name]
     response = post_event(load_payload(name))
     assert response.status_code == status
     assert response.get_json()["result"] == note
-    app_dispatcher.drain()
+    drain()
     sent = fake_zalo.delivered()
     assert len(sent) == replies
     if replies:
@@ -71,7 +71,7 @@ def test_recorded_event(name, post_event, app_dispatcher, fake_zalo, db):
             assert inbound.status == "processed" and inbound.outcome is not None
 
 
-def test_text_answered_after_response_with_engine_fields(post_event, app_dispatcher, fake_zalo, db, engines):
+def test_text_answered_after_response_with_engine_fields(post_event, drain, fake_zalo, db, engines):
     payload = load_payload("user_send_text")
     expected = engines.get().respond(CITIZEN, payload["message"]["text"], MemoryStateStore())
     response = post_event(payload)
@@ -80,7 +80,7 @@ def test_text_answered_after_response_with_engine_fields(post_event, app_dispatc
     with db.session() as s:
         inbound = s.scalars(select(Message)).one()
         assert (inbound.direction, inbound.status) == ("in", "received")
-    app_dispatcher.drain()
+    drain()
     with db.session() as s:
         inbound = s.scalars(select(Message).where(Message.direction == "in")).one()
         assert (inbound.status, inbound.outcome, inbound.intent) == ("processed", "answered", "khai-sinh")
@@ -92,9 +92,9 @@ def test_text_answered_after_response_with_engine_fields(post_event, app_dispatc
     assert [r.body["message"]["text"] for r in fake_zalo.delivered()] == [r.text for r in expected.replies]
 
 
-def test_follow_gets_welcome_with_menu_buttons(post_event, app_dispatcher, fake_zalo, engines):
+def test_follow_gets_welcome_with_menu_buttons(post_event, drain, fake_zalo, engines):
     post_event(load_payload("follow"))
-    app_dispatcher.drain()
+    drain()
     message = fake_zalo.delivered()[0].body["message"]
     welcome = engines.get().welcome()
     assert message["text"] == welcome.text
@@ -102,10 +102,10 @@ def test_follow_gets_welcome_with_menu_buttons(post_event, app_dispatcher, fake_
     assert [b["title"] for b in buttons] == [b.title for b in welcome.buttons] and buttons
 
 
-def test_location_and_media_use_engine_replies(post_event, app_dispatcher, fake_zalo, engines):
+def test_location_and_media_use_engine_replies(post_event, drain, fake_zalo, engines):
     post_event(load_payload("user_send_location"))
     post_event(load_payload("user_send_image"))
-    app_dispatcher.drain()
+    drain()
     texts = [r.body["message"]["text"] for r in fake_zalo.delivered()]
     assert texts == [engines.get().location_reply(21.0285, 105.8542).text, engines.get().media_reply().text]
 
@@ -144,30 +144,30 @@ def test_unsigned_probe_is_ok(client, db):
     assert count(db, Message) == 0
 
 
-def test_duplicate_msg_id_gives_one_reply(post_event, app_dispatcher, fake_zalo, db):
+def test_duplicate_msg_id_gives_one_reply(post_event, drain, fake_zalo, db):
     payload = load_payload("user_send_text")
     assert post_event(payload).get_json()["result"] == "stored"
     assert post_event(payload).get_json()["result"] == "duplicate"
-    app_dispatcher.drain()
+    drain()
     assert post_event(payload).get_json()["result"] == "duplicate"
-    app_dispatcher.drain()
+    drain()
     assert len(fake_zalo.delivered()) == 1
     assert count(db, Message, Message.direction == "in") == 1
 
 
-def test_events_without_msg_id_dedupe_on_synthetic_key(post_event, app_dispatcher, fake_zalo):
+def test_events_without_msg_id_dedupe_on_synthetic_key(post_event, drain, fake_zalo):
     follow = load_payload("follow")
     post_event(follow)
     post_event(follow)
     later = dict(follow, timestamp="1763769700000")
     post_event(later)
-    app_dispatcher.drain()
+    drain()
     assert len(fake_zalo.delivered()) == 2  # the retry was dropped, the later follow answered
 
 
-def test_echo_is_never_answered(post_event, app_dispatcher, fake_zalo, db):
+def test_echo_is_never_answered(post_event, drain, fake_zalo, db):
     assert post_event(load_payload("oa_send_text")).status_code == 200
-    app_dispatcher.drain()
+    drain()
     assert fake_zalo.sends == [] and count(db, Message) == 0
 
 
@@ -203,13 +203,13 @@ def test_sensitive_numbers_are_masked_in_storage(post_event, db):
     assert "001203004567" not in json.dumps(stored.payload)
 
 
-def test_withdraw_deletes_everything_about_the_citizen(post_event, app_dispatcher, db, fake_zalo):
+def test_withdraw_deletes_everything_about_the_citizen(post_event, drain, db, fake_zalo):
     post_event(load_payload("user_send_text"))
-    app_dispatcher.drain()
+    drain()
     other = load_payload("user_send_text")
     other["sender"]["id"], other["message"]["msg_id"] = "999", "other-1"
     post_event(other)
-    app_dispatcher.drain()
+    drain()
     with db.session() as s:
         citizen = s.scalars(select(Citizen).where(Citizen.zalo_id == CITIZEN)).one()
         s.add(Handoff(citizen_id=citizen.id))
@@ -222,13 +222,13 @@ def test_withdraw_deletes_everything_about_the_citizen(post_event, app_dispatche
     assert count(db, Citizen) == 1
 
 
-def test_open_handoff_keeps_bot_silent(post_event, app_dispatcher, fake_zalo, db):
+def test_open_handoff_keeps_bot_silent(post_event, drain, fake_zalo, db):
     post_event(load_payload("follow"))
-    app_dispatcher.drain()
+    drain()
     with db.session() as s:
         s.add(Handoff(citizen_id=s.scalars(select(Citizen.id)).one()))
     post_event(load_payload("user_send_text"))
-    app_dispatcher.drain()
+    drain()
     assert len(fake_zalo.delivered()) == 1  # only the welcome
     with db.session() as s:
         inbound = s.scalars(select(Message).where(Message.event_name == "user_send_text")).one()
@@ -248,7 +248,7 @@ def test_citizen_upsert_keeps_one_row_and_moves_only_what_the_event_says(db):
 
     from sqlalchemy import update
 
-    from webhooks.citizens import upsert_citizen_id
+    from webhooks.storage.citizens import upsert_citizen_id
 
     with db.session() as s:
         first = upsert_citizen_id(s.connection(), "c-up", interacted=False, following=False)  # unfollow before anything
@@ -265,20 +265,23 @@ def test_citizen_upsert_keeps_one_row_and_moves_only_what_the_event_says(db):
         assert s.scalar(select(func.count()).select_from(Citizen).where(Citizen.zalo_id == "c-up")) == 1
 
 
-def test_webhook_retries_once_on_a_dead_pooled_connection(post_event, db, monkeypatch):
+def test_a_database_outage_answers_503_and_stores_nothing_until_zalo_retries(post_event, db, monkeypatch, drain,
+                                                                               fake_zalo):
     from sqlalchemy.exc import OperationalError
 
-    from webhooks import intake
+    from webhooks.inbox import intake
 
-    real, calls = intake.write_planned, []
+    real = intake.upsert_citizen_id
 
-    def flaky(conn, planned):
-        calls.append(1)
-        if len(calls) == 1:
-            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"),
-                                   connection_invalidated=True)
-        return real(conn, planned)
+    def down(*_args, **_kwargs):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(intake, "write_planned", flaky)
-    assert post_event(load_payload("user_send_text")).status_code == 200
-    assert len(calls) == 2 and count(db, Message) == 1
+    monkeypatch.setattr(intake, "upsert_citizen_id", down)
+    payload = load_payload("user_send_text")
+    response = post_event(payload)
+    assert (response.status_code, response.get_json()["error"]) == (503, "database unavailable")
+    assert count(db, Message) == 0
+    monkeypatch.setattr(intake, "upsert_citizen_id", real)
+    assert post_event(payload).get_json()["result"] == "stored"  # Zalo's retry, the database back
+    drain()
+    assert len(fake_zalo.delivered()) == 1

@@ -48,7 +48,7 @@ class Message(Base):
     """One message in or out; inbound ones carry Zalo's msg_id (unique: retries are dropped)."""
 
     __tablename__ = "messages"
-    # The sweeper looks for inbound rows still "received".
+    # Answering claims inbound rows still "received".
     __table_args__ = (Index("ix_messages_direction_status", "direction", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
@@ -64,8 +64,9 @@ class Message(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), index=True)
     candidates: Mapped[list | None] = mapped_column(JSON)  # engine's best guesses [{id, score}]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # raw inbound event (masked text)
-    # in: received | processed | skipped | failed (engine error); out: queued | sent | failed (mirrors outbox)
+    # in: received | answering | processed | skipped | failed (engine error); out: queued | sent | failed (mirrors outbox)
     status: Mapped[str] = mapped_column(String(16), default="received")
+    lease_until: Mapped[dt.datetime | None] = mapped_column()  # while "answering": whose claim it is, and until when
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     sent_by: Mapped[str | None] = mapped_column(String(64))  # staff username for staff replies
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -94,6 +95,7 @@ class Outbox(Base):
     # Zalo's echo (oa_send_*) of this row's text while its send was unconfirmed: it did reach Zalo.
     echo_msg_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()  # no attempt after this: failed instead
     sent_at: Mapped[dt.datetime | None] = mapped_column()
 
 

@@ -1,17 +1,11 @@
-"""Pure Zalo OA channel: webhook signature, inbound event parsing, outbound message rendering."""
+"""Inbound Zalo webhook events reduced to what the service acts on (InboundEvent), or EventError."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from bot.replies import MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_TEXT, Reply, shorten
-
-SIGNATURE_HEADER = "X-ZEvent-Signature"
 MAX_INBOUND_TEXT = 10_000
 
 MEDIA_EVENTS = frozenset({
@@ -21,28 +15,9 @@ MEDIA_EVENTS = frozenset({
 RECEIPT_EVENTS = frozenset({"user_received_message", "user_seen_message", "user_reacted_message"})
 KINDS = ("text", "follow", "unfollow", "chatnow", "media", "location", "echo", "receipt", "withdraw", "other")
 
-_MAC = re.compile(r"mac=([0-9a-f]{64})", re.IGNORECASE)
 # Every control character except newline (CR, NUL, escape, C1 controls), and lone surrogates (JSON
 # can carry them, no database text can); tabs become spaces first so that words they separated stay apart.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def sign(*, app_id: str, raw_body: bytes, timestamp: str, secret_key: str) -> str:
-    """The X-ZEvent-Signature header value Zalo would send for this body."""
-    data = app_id.encode() + raw_body + timestamp.encode() + secret_key.encode()
-    return "mac=" + hashlib.sha256(data).hexdigest()
-
-
-def verify_signature(*, app_id: str, raw_body: bytes, timestamp: str, secret_key: str,
-                     header: str | None) -> bool:
-    """True when `header` is `mac=<sha256(app_id + raw_body + timestamp + secret_key)>`."""
-    if not header or not secret_key:
-        return False
-    found = _MAC.fullmatch(header.strip())
-    if found is None:
-        return False
-    expected = sign(app_id=app_id, raw_body=raw_body, timestamp=timestamp, secret_key=secret_key)[4:]
-    return hmac.compare_digest(found.group(1).lower().encode("ascii"), expected.encode("ascii"))
 
 
 class EventError(ValueError):
@@ -183,7 +158,7 @@ def parse_event(payload: object) -> InboundEvent:
     msg_id = _first_id({"message": message}, ("message", "msg_id")) or None
     if name.startswith("oa_send_"):
         # Echo of what the OA sent: the citizen is the recipient. Its text (best-effort) can confirm a
-        # send whose answer never came back (webhooks.echoes).
+        # send whose answer never came back (webhooks.zalo.echoes).
         user = _first_id(payload, ("recipient", "id"), ("", "user_id"))
         text = message.get("text")
         echoed = text if isinstance(text, str) and len(text) <= MAX_INBOUND_TEXT else None
@@ -197,24 +172,3 @@ def parse_event(payload: object) -> InboundEvent:
         return event("receipt", user, msg_id=msg_id)
     user = _first_id(payload, ("sender", "id"), ("", "user_id"), ("follower", "id"))
     return event("other", user, msg_id=msg_id)
-
-
-def _render_button(button: Any) -> dict[str, Any]:
-    title = shorten(button.title, MAX_BUTTON_TITLE)
-    if button.kind == "url":
-        return {"title": title, "type": "oa.open.url", "payload": {"url": button.value}}
-    if button.kind == "query":
-        return {"title": title, "type": "oa.query.show", "payload": button.value}
-    raise ValueError(f"unknown button kind {button.kind!r}")
-
-
-def render(reply: Reply, user_id: str) -> dict[str, Any]:
-    """The v3 `message/cs` request body for `reply` to `user_id`."""
-    if not isinstance(user_id, str) or not user_id:
-        raise ValueError("user_id must be a non-empty string")
-    # Reply already enforces the limits; re-applied so a hand-built object cannot exceed them.
-    message: dict[str, Any] = {"text": shorten(unicodedata.normalize("NFC", reply.text), MAX_TEXT)}
-    buttons = [_render_button(b) for b in tuple(reply.buttons)[:MAX_BUTTONS]]
-    if buttons:
-        message["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
-    return {"recipient": {"user_id": user_id}, "message": message}

@@ -1,21 +1,24 @@
-"""Zalo OA API client: send a Reply, classify Zalo's answer, keep the access token fresh."""
+"""Zalo OA API client: send a Reply, classify Zalo's answer, keep the access token fresh.
+
+Classification decides what the outbox does next: transient faults (any 5xx, 408, 429, a timeout, a
+refused connection, a failed token refresh, rate limits) are retried whatever the body says; known
+permanent codes fail at once; codes we do not know are retried a few times before failing.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 import requests
-import urllib3
+from requests.adapters import HTTPAdapter
 
 from bot.replies import Reply
-from bot.settings import Settings
-from webhooks.tokens import TokenPair, TokenStore
-from webhooks.zalo import render
+from webhooks.settings import Settings
+from webhooks.zalo.rendering import render
+from webhooks.zalo.tokens import TokenPair, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def next_morning(now: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What happened to one send: sent | retry (back off) | night (wait for retry_at) | permanent."""
+    """What happened to one send: sent | retry (transient) | unknown (an unknown code) | night | permanent."""
 
     status: str
     error_code: int | None = None
@@ -84,18 +87,6 @@ def _error_code(body: Any) -> int | None:
         return None
 
 
-def send_pool(base: str) -> urllib3.PoolManager:
-    """Keep-alive connections for the send API, with proxy and CA bundle read from the environment once.
-
-    Sends go through urllib3 directly: a requests call cost twice the CPU (per request it re-reads
-    the proxy variables, merges settings, builds hooks and cookie jars), and sending is per reply.
-    """
-    proxy = requests.utils.get_environ_proxies(base).get(urlsplit(base).scheme)
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    options: dict[str, Any] = {"maxsize": 8, "retries": False, **({"ca_certs": bundle} if bundle else {})}
-    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
-
-
 class ZaloClient:
     """Sends replies through the OA and refreshes its token pair (one refresher at a time)."""
 
@@ -103,8 +94,9 @@ class ZaloClient:
                  clock: Callable[[], dt.datetime] = utcnow):
         self.settings = settings
         self.tokens = token_store
-        self.http = http or requests.Session()  # token refresh: rare, form-encoded
-        self.sender = send_pool(settings.zalo_api_base)
+        self.http = http or requests.Session()
+        self.http.mount("https://", HTTPAdapter(pool_maxsize=8))  # one kept connection per sending thread
+        self.http.mount("http://", HTTPAdapter(pool_maxsize=8))
         self.clock = clock
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -192,32 +184,31 @@ class ZaloClient:
 
     def _post(self, body: dict[str, Any], access_token: str) -> SendResult:
         """One POST to the send endpoint; token errors come back with status "retry"."""
-        url = self.settings.zalo_api_base + SEND_PATH
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"access_token": access_token, "Content-Type": "application/json; charset=utf-8"}
         try:
             # A timeout may hide a delivered message; retrying then risks a duplicate, not a loss.
-            response = self.sender.request("POST", url, body=payload, headers=headers, retries=False,
-                                           timeout=urllib3.Timeout(total=self.settings.http_timeout))
-        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass: test first
-            return SendResult("retry", None, f"Không kết nối được Zalo: {type(exc).__name__}")
-        except urllib3.exceptions.TimeoutError:
+            response = self.http.post(self.settings.zalo_api_base + SEND_PATH, data=payload, headers=headers,
+                                      timeout=self.settings.http_timeout)
+        except requests.Timeout:
             return SendResult("retry", None, "Zalo không trả lời kịp (timeout)")
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except requests.RequestException as exc:
             return SendResult("retry", None, f"Không kết nối được Zalo: {type(exc).__name__}")
+        return self.classify(response.status_code, response.content)
+
+    def classify(self, status: int, content: bytes) -> SendResult:
+        """What an answer of the send endpoint means for the outbox."""
         try:
-            answer = json.loads(response.data)
+            answer = json.loads(content)
         except ValueError:
             answer = None
         code = _error_code(answer)
+        if status >= 500 or status in (408, 429):  # the gateway's state, whatever the body says
+            return SendResult("retry", code, f"Zalo tạm thời lỗi (HTTP {status}{f', mã {code}' if code else ''})")
         if code is None:
-            status = response.status
-            if status >= 500 or status in (408, 429) or status < 400:
+            if status < 400:
                 return SendResult("retry", None, f"Zalo trả lời không hợp lệ (HTTP {status})")
             return SendResult("permanent", None, f"Zalo từ chối yêu cầu (HTTP {status})")
-        return self._classify(code, answer)
-
-    def _classify(self, code: int, answer: dict[str, Any]) -> SendResult:
         zalo_message = str(answer.get("message") or "")
         if code == 0:
             data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
@@ -230,6 +221,6 @@ class ZaloClient:
         if code == NIGHT_CODE:
             return SendResult("night", code, f"Không được gửi loại tin này ban đêm, gửi lại sau 06:00 ({code})",
                               retry_at=next_morning(self.clock()))
-        known = PERMANENT_CODES.get(code)
-        text = known or f"Lỗi Zalo chưa biết: {zalo_message or 'không có mô tả'}"
-        return SendResult("permanent", code, f"{text} ({code})")
+        if code in PERMANENT_CODES:
+            return SendResult("permanent", code, f"{PERMANENT_CODES[code]} ({code})")
+        return SendResult("unknown", code, f"Lỗi Zalo chưa biết: {zalo_message or 'không có mô tả'} ({code})")

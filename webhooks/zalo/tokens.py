@@ -13,8 +13,8 @@ from typing import Iterator, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from webhooks.db import Database, file_lock
-from webhooks.models import Token
+from webhooks.storage.engine import Database, file_lock
+from webhooks.storage.models import Token
 
 TOKEN_ROW_ID = 1
 # Fixed key of the PostgreSQL advisory lock guarding refreshes (any constant int64 would do).

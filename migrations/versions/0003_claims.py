@@ -1,0 +1,31 @@
+"""messages.lease_until (answering claims) and outbox.expires_at (how long a reply is worth retrying)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-05 01:00:00
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0003"
+down_revision: Union[str, None] = "0002"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    # Nullable columns: existing rows need no value, and SQLite adds them without rebuilding the tables.
+    op.add_column("messages", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("outbox", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("lease_until")
