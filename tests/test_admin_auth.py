@@ -12,7 +12,7 @@ from tests.test_admin_support import (PASSWORD, admin, admin_app, admin_client, 
                                       catalog_copy, csrf_token, login, post, reviewer, send_webhook, users)
 from webhooks import create_app
 from webhooks.admin.accounts import set_active, set_password
-from webhooks.models import AuditLog
+from webhooks.storage.models import AuditLog
 
 EVERY_PAGE = ["/admin/", "/admin/cau-hoi", "/admin/cau-hoi/nhom?key=x", "/admin/gap-can-bo", "/admin/gap-can-bo/1",
               "/admin/thong-ke", "/admin/thu-bot", "/admin/danh-muc", "/admin/danh-muc/khai-sinh",
@@ -130,11 +130,8 @@ def test_session_cookie_flags_and_lifetime(admin_app, admin_client, users):
 
 def test_cookie_is_secure_outside_tests_and_demo(admin_settings, db):
     app = create_app({"SETTINGS": replace(admin_settings, demo=False), "DATABASE": db,
-                      "ENGINES": EngineHolder(admin_settings), "DISPATCH_MODE": "manual"})
-    try:
-        assert app.config["SESSION_COOKIE_SECURE"] is True
-    finally:
-        app.extensions["bot.dispatcher"].stop()
+                      "ENGINES": EngineHolder(admin_settings.engine)})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
 def test_disabling_or_new_password_ends_sessions(reviewer, db):

@@ -11,7 +11,7 @@ from tests.test_admin_support import (add_citizen, add_question, admin, admin_ap
                                       admin_settings, catalog_copy, post, reviewer, users)
 from webhooks.admin import engine_holder
 from webhooks.admin.stats import VN, collect
-from webhooks.models import AuditLog, ConversationRow
+from webhooks.storage.models import AuditLog, ConversationRow
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -85,13 +85,13 @@ def test_test_chat_empty_message(reviewer):
 
 
 def test_catalog_page_flags_stale_and_unsourced_entries(admin, admin_settings):
-    text = admin_settings.catalog_path.read_text(encoding="utf-8")
+    text = admin_settings.engine.catalog_path.read_text(encoding="utf-8")
     start = text.index("id: khai-sinh")
     block_end = text.index("\n  - ", start)
     block = text[start:block_end]
     reviewed = next(line for line in block.splitlines() if line.strip().startswith("reviewed:"))
     stale = block.replace(reviewed, reviewed.split(":")[0] + ": 2020-01-01")
-    admin_settings.catalog_path.write_text(text[:start] + stale + text[block_end:], encoding="utf-8")
+    admin_settings.engine.catalog_path.write_text(text[:start] + stale + text[block_end:], encoding="utf-8")
     html = admin.get("/admin/danh-muc").get_data(as_text=True)
     assert "quá 12 tháng" in html and "01/01/2020" in html
     assert "khai-sinh: reviewed 2020-01-01, over 12 months ago" in html  # the lint report
@@ -102,7 +102,7 @@ def test_catalog_entry_adds_phrasings(admin, admin_app, admin_settings, db):
     assert "Các câu hỏi mẫu" in page
     response = post(admin, "/admin/danh-muc/khai-sinh", {"text": "đẻ con xong ra xã khai cái gì vậy ta\n\n"})
     assert response.status_code == 302
-    assert "đẻ con xong ra xã khai cái gì vậy ta" in admin_settings.catalog_path.read_text(encoding="utf-8")
+    assert "đẻ con xong ra xã khai cái gì vậy ta" in admin_settings.engine.catalog_path.read_text(encoding="utf-8")
     assert "đẻ con xong ra xã khai cái gì vậy ta" in _engine(admin_app).catalog.entries["khai-sinh"].questions
     with db.session() as s:
         assert s.scalars(select(AuditLog.username).where(AuditLog.action == "catalog.phrasings")).all() == ["lan"]

@@ -16,12 +16,12 @@ from typing import Iterator
 import pytest
 import requests
 
-from bot.settings import Settings
+from webhooks.settings import Settings
 from bot.state import MemoryStateStore
 from tests.conftest import wait_for
 from tests.fake_zalo import FakeZalo
 from webhooks.cli import demo_banner
-from webhooks.zalo import sign, verify_signature
+from webhooks.zalo.signature import sign, verify_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "e2e-oa-secret-key"
@@ -250,7 +250,7 @@ def test_serve_and_worker_are_registered_with_the_bot_cli():
 def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
     from bot.replies import Button, Reply
     from webhooks import migrate
-    from webhooks.db import Database
+    from webhooks.storage.engine import Database
     from webhooks.jobs import ConsoleClient, Services
 
     demo = Settings.from_env({"BOT_DEMO": "1"}, database_url=f"sqlite:///{tmp_path / 'd.db'}").checked()

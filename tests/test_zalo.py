@@ -9,7 +9,9 @@ import pytest
 
 from bot.replies import Button, Reply
 from tests.zalo_fixtures import FIXTURES, load_payload
-from webhooks.zalo import EventError, InboundEvent, parse_event, render, sign, verify_signature
+from webhooks.zalo.events import EventError, InboundEvent, parse_event
+from webhooks.zalo.rendering import render
+from webhooks.zalo.signature import sign, verify_signature
 
 USER = "246845883529197922"
 APP = "360846524940903967"

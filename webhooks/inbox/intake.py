@@ -48,7 +48,7 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
         masked = mask_sensitive(event.text or "")
         insert = dialect_insert(conn.dialect.name, Message.__table__).values(
             citizen_id=citizen_id, direction="in", msg_id=dedupe_key(event), event_name=event.event_name,
-            text=masked, payload=_masked_payload(payload, event.text, masked), created_at=utcnow(),
+            text=masked, payload=_masked_payload(payload, masked), created_at=utcnow(),
             status="received" if answered else "skipped", outcome=None if answered else "ignored", normalized="")
         # A msg_id seen before is Zalo retrying: the first copy counts.
         message_id = conn.execute(insert.on_conflict_do_nothing(index_elements=["msg_id"])
@@ -67,11 +67,11 @@ def _echo(database: Database, event: InboundEvent) -> Accepted:
         return Accepted("ignored")
 
 
-def _masked_payload(payload: dict[str, Any], text: str | None, masked: str) -> dict[str, Any]:
+def _masked_payload(payload: dict[str, Any], masked: str) -> dict[str, Any]:
+    # The stored event carries the text as stored: cleaned by parsing (no NUL, no lone surrogate), masked.
     # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
     stored = dict(payload)
     message = stored.get("message")
     if isinstance(message, dict) and isinstance(message.get("text"), str):
-        original = message["text"]
-        stored["message"] = dict(message, text=masked if original == text else mask_sensitive(original))
+        stored["message"] = dict(message, text=masked)
     return stored
