@@ -109,7 +109,7 @@ def test_a_dead_workers_claim_runs_out_and_its_late_write_is_refused(services, m
     monkeypatch.setattr(answering, "_write", real_write)
     assert answer_next(services) is None  # claimed, lease running
     assert message(services, message_id).status == "answering"
-    after = utcnow() + answering.LEASE + dt.timedelta(seconds=1)
+    after = utcnow() + dt.timedelta(seconds=services.settings.lease_seconds + 1)
     assert answer_next(services, now=after) == message_id
     assert real_write(*late[0]) == []  # the first claim's lease is no longer the row's
     assert len(replies_to(services, message_id)) == 1

@@ -68,7 +68,7 @@ def test_killed_sender_row_is_resent_exactly_once_after_lease(services, fake_zal
         deliver_next(services)
     monkeypatch.undo()
     assert deliver_next(services) is None  # its lease still holds
-    after_lease = utcnow() + delivery.LEASE + dt.timedelta(seconds=1)
+    after_lease = utcnow() + dt.timedelta(seconds=services.settings.lease_seconds + 1)
     assert run_due(services, after_lease) == ["sent"]
     assert run_due(services, after_lease + LATER) == []
     assert sent_texts(fake_zalo) == ["trả lời"] and row(services, outbox_id).status == "sent"
@@ -213,7 +213,7 @@ def test_lost_lease_does_not_overwrite_the_new_owner(services, fake_zalo, monkey
     def slow_attempt(services_, found, now):
         # While this sender waits on Zalo past its lease, another takes the row over.
         monkeypatch.setattr(delivery, "_attempt", real)
-        stolen.append(deliver_next(services, now + delivery.LEASE + dt.timedelta(seconds=1)))
+        stolen.append(deliver_next(services, now + dt.timedelta(seconds=services.settings.lease_seconds + 1)))
         return real(services_, found, now)
 
     monkeypatch.setattr(delivery, "_attempt", slow_attempt)

@@ -46,15 +46,15 @@ def _die_after_zalo_accepted(services, outbox_id: int, fake_zalo, monkeypatch):
     return fake_zalo.delivered()[-1]
 
 
-def _after_lease() -> dt.datetime:
-    return utcnow() + delivery.LEASE + dt.timedelta(seconds=1)
+def _after_lease(services) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=services.settings.lease_seconds + 1)
 
 
 def test_killed_sender_whose_send_reached_zalo_is_not_sent_again(services, fake_zalo, post_event, monkeypatch):
     [outbox_id] = queue(services, ["Làm khai sinh cần tờ khai và giấy chứng sinh."])
     record = _die_after_zalo_accepted(services, outbox_id, fake_zalo, monkeypatch)
     assert post_event(fake_zalo.echo_payload(record)).get_json()["result"] == "confirmed"
-    assert run_due(services, _after_lease()) == ["sent"]
+    assert run_due(services, _after_lease(services)) == ["sent"]
     stored = row(services, outbox_id)
     assert (stored.status, stored.zalo_message_id, stored.echo_msg_id) == ("sent", record.message_id, record.message_id)
     assert len(fake_zalo.delivered()) == 1
@@ -64,7 +64,7 @@ def test_killed_sender_without_an_echo_is_resent_once(services, fake_zalo, monke
     # The limit of the echo: when none comes (lost, or a type whose echo has no text), the row goes again.
     [outbox_id] = queue(services, ["không có tiếng vọng"])
     _die_after_zalo_accepted(services, outbox_id, fake_zalo, monkeypatch)
-    assert run_due(services, _after_lease()) == ["sent"]
+    assert run_due(services, _after_lease(services)) == ["sent"]
     assert sent_texts(fake_zalo) == ["không có tiếng vọng"] * 2
 
 
@@ -105,7 +105,7 @@ def test_a_retried_echo_is_noted_once(services, fake_zalo, post_event, monkeypat
     results = [post_event(fake_zalo.echo_payload(record)).get_json()["result"] for _ in range(2)]
     assert results == ["confirmed", "ignored"]
     assert [row(services, i).echo_msg_id for i in (a, b)] == [record.message_id, None]
-    assert run_due(services, _after_lease()) == ["sent", "sent"]
+    assert run_due(services, _after_lease(services)) == ["sent", "sent"]
     assert sent_texts(fake_zalo) == ["giống nhau"] * 2  # a's once (before it died), b's once
 
 

@@ -34,4 +34,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["bot.workers"] = Workers(services, settings.answer_threads, settings.poll_seconds)
     routes.init_app(app)
     admin.init_app(app)
+    if settings.behind_proxy:  # one trusted hop: the client's address for the dashboard's login limits
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     return app

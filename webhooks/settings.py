@@ -37,9 +37,11 @@ class Settings:
     demo: bool = False
     secret_key: str = ""
     max_body_bytes: int = 64 * 1024
+    behind_proxy: bool = False  # nginx in front (deploy/nginx.conf): trust its X-Forwarded-For / -Proto
     http_timeout: float = 5.0
     answer_threads: int = 2  # per web process; 0 leaves answering and sending to `python -m bot worker`
     poll_seconds: float = 0.2  # how often an idle worker looks for work nobody woke it for
+    lease_seconds: float = 60.0  # a claim older than this belongs to a dead process (longer than one send)
     retry_base: float = 1.0  # seconds before the first retry of a send; doubles each attempt
     retry_cap: float = 300.0  # the longest wait between two attempts
     reply_horizon_hours: float = 24.0  # a reply not delivered by then is failed (and never past Zalo's 7 days)
@@ -62,8 +64,10 @@ class Settings:
             port=int(env.get("PORT", "8000")),
             demo=env.get("BOT_DEMO", "") in ("1", "true", "yes"),
             secret_key=env.get("SECRET_KEY", ""),
+            behind_proxy=env.get("BOT_BEHIND_PROXY", "") in ("1", "true", "yes"),
             answer_threads=int(env.get("BOT_ANSWER_THREADS", cls.answer_threads)),
             poll_seconds=float(env.get("BOT_POLL_SECONDS", cls.poll_seconds)),
+            lease_seconds=float(env.get("BOT_LEASE_SECONDS", cls.lease_seconds)),
             retry_cap=float(env.get("BOT_RETRY_CAP", cls.retry_cap)),
             reply_horizon_hours=float(env.get("BOT_REPLY_HORIZON_HOURS", cls.reply_horizon_hours)),
         )

@@ -17,7 +17,6 @@ from webhooks.zalo.events import EventError, InboundEvent, parse_event
 
 log = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(seconds=60)  # a claim older than this belongs to a dead process: claimable again
 UNFINISHED = ("received", "answering")
 
 
@@ -103,7 +102,7 @@ _OPEN_HANDOFF = select(Handoff.id).where(Handoff.citizen_id == bindparam("citize
 def answer_next(services: Services, now: dt.datetime | None = None) -> int | None:
     """Claim the next answerable message, run the engine outside any transaction, write its replies; its id or None."""
     now = now or utcnow()
-    lease = now + LEASE
+    lease = now + dt.timedelta(seconds=services.settings.lease_seconds)  # a dead worker's claim ends then
     with services.database.transaction() as conn:
         claimed = conn.execute(_CLAIM, {"now": now, "lease": lease}).first()
         context = conn.execute(_CONTEXT, {"citizen_id": claimed.citizen_id}).first() if claimed else None

@@ -17,8 +17,6 @@ from webhooks.zalo.echoes import confirms
 
 log = logging.getLogger(__name__)
 
-# Long enough for one send with a token refresh; a killed sender's row is sent again after it.
-LEASE = dt.timedelta(seconds=60)
 UNFINISHED = ("pending", "sending")
 
 _OUTBOX = Outbox.__table__
@@ -41,7 +39,7 @@ _CLAIM = (update(_OUTBOX).where(_OUTBOX.c.id == _NEXT.scalar_subquery())
 def deliver_next(services: Services, now: dt.datetime | None = None) -> str | None:
     """Claim, send and record the next due reply; what happened (sent, failed, retry, night, unknown, lost), or None."""
     now = now or utcnow()
-    lease = now + LEASE
+    lease = now + dt.timedelta(seconds=services.settings.lease_seconds)  # a killed sender's row goes again after it
     with services.database.transaction() as conn:
         row = conn.execute(_CLAIM, {"now": now, "lease": lease}).first()
     if row is None:
