@@ -13,7 +13,7 @@ from flask_login import UserMixin, current_user, login_required, login_user, log
 from sqlalchemy import select
 
 from webhooks.settings import Settings
-from webhooks.admin import bp, login_manager
+from webhooks.admin.blueprint import bp, login_manager
 from webhooks.admin.accounts import audit, authenticate
 from webhooks.admin.forms import LoginForm
 from webhooks.storage.engine import get_session

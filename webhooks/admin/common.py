@@ -10,7 +10,7 @@ from flask import current_app
 from flask_login import current_user
 
 from webhooks.settings import Settings
-from webhooks.admin import bp, engine_holder
+from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.outbox.writing import as_utc
 
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.

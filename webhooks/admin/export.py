@@ -9,7 +9,7 @@ from flask import Response, current_app, render_template, request, stream_with_c
 from flask_login import current_user
 from sqlalchemy import select
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.common import local

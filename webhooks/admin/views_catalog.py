@@ -10,7 +10,7 @@ from flask_login import current_user
 from bot.catalog import Entry
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.lint import STALE_AFTER, lint
-from webhooks.admin import bp, engine_holder
+from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.common import VN, engine, settings

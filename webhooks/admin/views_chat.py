@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.common import engine
 from webhooks.admin.forms import ActionForm, ChatForm
 from webhooks.storage.engine import get_session

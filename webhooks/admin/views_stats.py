@@ -7,7 +7,7 @@ from flask import render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.clusters import build_clusters
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PeriodForm

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.state import MemoryStateStore
-from webhooks.admin import bp, engine_holder
+from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster
 from webhooks.admin.common import PERIODS, engine, paginate, period_days, settings, since
