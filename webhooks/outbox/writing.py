@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, update
 
 from bot.masking import mask_sensitive
 from bot.replies import Reply
@@ -66,3 +66,16 @@ def write_replies(conn: Connection, *, citizen_id: int, zalo_id: str, source_id:
             for seq, (item, out_id) in enumerate(zip(items, out_ids))]
     return list(conn.execute(_INSERT_OUTBOX, rows).scalars())
 
+
+
+def resend(conn: Connection, outbox_id: int, expires_at: dt.datetime) -> bool:
+    """Put a failed reply back in line, due now, worth sending until `expires_at`; False if it was not failed."""
+    outbox, messages = Outbox.__table__, Message.__table__
+    message_id = conn.execute(
+        update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, last_error=None,
+                expires_at=expires_at).returning(outbox.c.message_id)).first()
+    if message_id is None:
+        return False
+    conn.execute(update(messages).where(messages.c.id == message_id[0]).values(status="queued"))
+    return True
