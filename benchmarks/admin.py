@@ -1,4 +1,4 @@
-"""`python -m bot bench-admin`: render time of the unanswered-questions page over 10,000 questions."""
+"""`python -m benchmarks admin`: render time of the unanswered-questions page over 10,000 questions."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bot.settings import Settings
-from webhooks.db import Database
+from webhooks.settings import Settings
+from webhooks.storage.engine import Database
 
 TARGET_SECONDS = 1.0
 THINGS = ("giấy phép karaoke", "đăng ký nuôi chó", "cấp phép sửa nhà tạm", "trợ cấp lũ lụt", "xin số nhà",
@@ -35,7 +35,7 @@ def _phrasings(rng: random.Random, count: int) -> list[str]:
 
 def fill(database: Database, engine: Any, questions: int = 10_000, citizens: int = 2_000, seed: int = 7) -> None:
     """Insert `questions` unanswered inbound messages, popular phrasings asked far more often."""
-    from webhooks.models import Citizen, Message
+    from webhooks.storage.models import Citizen, Message
 
     rng = random.Random(seed)
     phrasings = _phrasings(rng, 1500)
@@ -58,8 +58,9 @@ def fill(database: Database, engine: Any, questions: int = 10_000, citizens: int
 
 def run(questions: int = 10_000, repeat: int = 7, out: Any = None) -> float:
     """Fill a temporary database, render the page `repeat` times and return the median seconds."""
-    from webhooks import create_app, migrate
+    from webhooks import create_app
     from webhooks.admin.accounts import create_user
+    from webhooks.storage import migrate
 
     out = out or sys.stdout
     with tempfile.TemporaryDirectory(prefix="bench-admin-") as tmp:
@@ -67,7 +68,7 @@ def run(questions: int = 10_000, repeat: int = 7, out: Any = None) -> float:
         database = Database(url)
         migrate.upgrade(database)
         settings = Settings.from_env(database_url=url, demo=True, secret_key="bench-secret").checked()
-        app = create_app({"SETTINGS": settings, "DATABASE": database, "DISPATCH_MODE": "manual", "TESTING": True,
+        app = create_app({"SETTINGS": settings, "DATABASE": database, "TESTING": True,
                           "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
         with app.app_context():
             from webhooks.admin import engine_holder
@@ -84,7 +85,6 @@ def run(questions: int = 10_000, repeat: int = 7, out: Any = None) -> float:
             times.append(time.perf_counter() - start)
             if response.status_code != 200:
                 raise RuntimeError(f"page answered {response.status_code}")
-        app.extensions["bot.dispatcher"].stop()
         database.dispose()
     p50 = statistics.median(times)
     print(f"{questions} câu hỏi chưa trả lời; trang /admin/cau-hoi: p50 {p50 * 1000:.0f} ms, "
@@ -92,14 +92,14 @@ def run(questions: int = 10_000, repeat: int = 7, out: Any = None) -> float:
     return p50
 
 
-def cmd_bench_admin(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Entry of `python -m bot bench-admin`; exit 1 when over the target."""
+def main(argv: list[str] | None = None) -> int:
+    """Run it; exit 1 when over the target."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks admin")
+    parser.add_argument("--questions", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args(argv)
     return 0 if run(args.questions, args.repeat) < TARGET_SECONDS else 1
 
 
-def register(subparsers: Any) -> None:
-    """Add `bench-admin` to `python -m bot`."""
-    p = subparsers.add_parser("bench-admin", help="đo tốc độ trang câu hỏi chưa trả lời (10.000 câu)")
-    p.add_argument("--questions", type=int, default=10_000)
-    p.add_argument("--repeat", type=int, default=7)
-    p.set_defaults(func=cmd_bench_admin)
+if __name__ == "__main__":
+    sys.exit(main())

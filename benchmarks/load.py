@@ -1,4 +1,4 @@
-"""Load generator of `bench-webhook`, its own process: `python -m webhooks.bench_load < spec.json` → JSON."""
+"""Load generator of the webhook benchmark, its own process: `python -m benchmarks.load < spec.json` → JSON."""
 # Closed loop: N keep-alive clients post back to back for T seconds (requests/s, ack latency).
 # Open loop: one signed message per fresh citizen at a fixed rate; the send times go back to the caller,
 # which matches them with the replies FakeZalo recorded.
@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from webhooks.zalo import SIGNATURE_HEADER, sign
+from webhooks.zalo.signature import SIGNATURE_HEADER, sign
 
 # What citizens type, with and without diacritics, plus a few things the commune does not handle.
 TEXTS = (

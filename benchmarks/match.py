@@ -1,19 +1,24 @@
 """Match-latency benchmark: the engine's matcher vs rapidfuzz extractOne, same choices, same run."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import gc
+import json
 import math
 import random
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 from rapidfuzz import process
 
 from bot.catalog import Catalog
 from bot.dialogue import Engine
-from bot.evaluate import baseline_choices
+from bot.evaluate import baseline_choices, load_cases
+from bot.settings import ROOT, Settings
 
 SYLLABLES = ("an binh cam dao gia hoa khanh lam minh nam phuc quang son tan thanh trung vinh xuan yen "
              "bac dong tay ha thuong moi cu giay so dat nha xe dien nuoc cho truong tram").split()
@@ -92,3 +97,20 @@ def format_rows(rows: list[dict]) -> str:
         lines.append(f"{r['catalog']:<16} {r['entries']:>7} {r['phrasings']:>9}  {e['p50_ms']:>7.3f} / {e['p99_ms']:<8.3f}"
                      f"  {b['p50_ms']:>8.3f} / {b['p99_ms']:<8.3f}  {r['index_build_s']:>7}  {r['index_mb']:>8}")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks match`: the shipped catalog and a synthetic one of --size entries."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks match")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--cases", default=str(ROOT / "tests" / "data" / "eval.yaml"))
+    args = parser.parse_args(argv)
+    engine = Engine.from_settings(Settings.from_env())
+    rows = run(engine.catalog, [c.text for c in load_cases(Path(args.cases))], sizes=(args.size,))
+    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,8 +2,9 @@
 
 The database is the queue: inbound messages "received" are the answering jobs, outbox rows "pending"
 and due are the sending jobs, each claimed with a lease. The webhook wakes this process's threads after
-its commit; a thread with nothing to do looks again after `poll` seconds (retries falling due, leases
-of dead processes, messages stored by other processes).
+its commit. When there is nothing to do, one thread per process looks again every `poll` seconds
+(retries falling due, leases of dead processes, messages stored by other processes) and wakes the
+others when it finds something; they sleep until then.
 """
 from __future__ import annotations
 
@@ -47,19 +48,24 @@ class Workers:
             self._generation += 1
             self._changed.notify_all()
 
-    def _loop(self) -> None:
+    def _loop(self, polls: bool) -> None:
+        waited = False
         while not self._stopping.is_set():
             with self._changed:
                 seen = self._generation
             try:
                 if work_once(self.services):
+                    if waited and polls:  # found by looking, not by a wake-up: the others may help
+                        self.wake()
+                    waited = False
                     continue
             except Exception:  # the database away, or a bug: the rows stay claimable, look again later
                 log.exception("claim loop: a job failed")
-                time.sleep(min(self.poll, 1.0))
+                time.sleep(self.poll)
             with self._changed:
                 if self._generation == seen and not self._stopping.is_set():
-                    self._changed.wait(self.poll)
+                    self._changed.wait(self.poll if polls else None)
+            waited = True
 
     def start(self) -> None:
         """Start the threads (once per process, after fork)."""
@@ -67,7 +73,7 @@ class Workers:
             return
         self._stopping.clear()
         for n in range(self.size):
-            thread = threading.Thread(target=self._loop, name=f"claim-loop-{n}", daemon=True)
+            thread = threading.Thread(target=self._loop, args=(n == 0,), name=f"claim-loop-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from bot.state import ConversationState
 from webhooks.outbox.writing import deadline, write_replies
 from webhooks.services import Services
-from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, utcnow
+from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, const, utcnow
 from webhooks.storage.state import write_state
 from webhooks.zalo.events import EventError, InboundEvent, parse_event
 
@@ -82,11 +82,12 @@ _candidate, _earlier = _MESSAGES.alias("candidate"), _MESSAGES.alias("earlier")
 # The oldest inbound message waiting (or whose claim ran out) with no earlier message of the same
 # citizen unfinished: a citizen's messages are answered one after the other, in arrival order.
 _NEXT = (select(_candidate.c.id)
-         .where(_candidate.c.direction == "in",
-                or_(_candidate.c.status == "received",
-                    and_(_candidate.c.status == "answering", _candidate.c.lease_until < bindparam("now"))),
-                ~exists().where(_earlier.c.citizen_id == _candidate.c.citizen_id, _earlier.c.direction == "in",
-                                _earlier.c.id < _candidate.c.id, _earlier.c.status.in_(UNFINISHED)))
+         .where(_candidate.c.direction == const("in"),
+                or_(_candidate.c.status == const("received"),
+                    and_(_candidate.c.status == const("answering"), _candidate.c.lease_until < bindparam("now"))),
+                ~exists().where(_earlier.c.citizen_id == _candidate.c.citizen_id, _earlier.c.direction == const("in"),
+                                _earlier.c.id < _candidate.c.id,
+                                or_(*(_earlier.c.status == const(status) for status in UNFINISHED))))
          .order_by(_candidate.c.id).limit(1).with_for_update(skip_locked=True, of=_candidate))
 _CLAIM = (update(_MESSAGES).where(_MESSAGES.c.id == _NEXT.scalar_subquery())
           .values(status="answering", lease_until=bindparam("lease"))

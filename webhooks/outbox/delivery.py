@@ -11,7 +11,7 @@ from bot.replies import Reply
 from webhooks.outbox import retries
 from webhooks.outbox.writing import as_utc
 from webhooks.services import Services
-from webhooks.storage.models import Message, Outbox, utcnow
+from webhooks.storage.models import Message, Outbox, const, utcnow
 from webhooks.zalo.api import SendResult
 from webhooks.zalo.echoes import confirms
 
@@ -25,10 +25,10 @@ _candidate, _earlier = _OUTBOX.alias("candidate"), _OUTBOX.alias("earlier")
 # unfinished: a citizen's replies leave in the order they were written. SKIP LOCKED lets concurrent
 # senders on PostgreSQL take different rows; SQLite's single writer serialises the claim.
 _NEXT = (select(_candidate.c.id)
-         .where(or_(and_(_candidate.c.status == "pending", _candidate.c.next_attempt_at <= bindparam("now")),
-                    and_(_candidate.c.status == "sending", _candidate.c.lease_until < bindparam("now"))),
+         .where(or_(and_(_candidate.c.status == const("pending"), _candidate.c.next_attempt_at <= bindparam("now")),
+                    and_(_candidate.c.status == const("sending"), _candidate.c.lease_until < bindparam("now"))),
                 ~exists().where(_earlier.c.zalo_id == _candidate.c.zalo_id, _earlier.c.id < _candidate.c.id,
-                                _earlier.c.status.in_(UNFINISHED)))
+                                or_(*(_earlier.c.status == const(status) for status in UNFINISHED))))
          .order_by(_candidate.c.id).limit(1).with_for_update(skip_locked=True, of=_candidate))
 _CLAIM = (update(_OUTBOX).where(_OUTBOX.c.id == _NEXT.scalar_subquery())
           .values(status="sending", lease_until=bindparam("lease"))

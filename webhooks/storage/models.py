@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, literal, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -31,6 +31,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
 
+# The rows claims look at. A claim's statement spells its statuses as constants (storage.models.const),
+# so that PostgreSQL can prove it only reads these partial indexes, whatever plan it caches.
+_UNANSWERED = "direction = 'in' AND status IN ('received', 'answering')"
+_UNSENT = "status IN ('pending', 'sending')"
+
+
+def const(value: str) -> Any:
+    """`value` written into the SQL text rather than bound (see the partial indexes below)."""
+    return literal(value, literal_execute=True)
+
+
 class Citizen(Base):
     """A Zalo user who has talked to the OA."""
 
@@ -48,8 +59,11 @@ class Message(Base):
     """One message in or out; inbound ones carry Zalo's msg_id (unique: retries are dropped)."""
 
     __tablename__ = "messages"
-    # Answering claims inbound rows still "received".
-    __table_args__ = (Index("ix_messages_direction_status", "direction", "status"),)
+    # The dashboard and /healthz count by status; answering claims the oldest unfinished inbound rows, a
+    # partial index of only those (small, whatever the history's size).
+    __table_args__ = (Index("ix_messages_direction_status", "direction", "status"),
+                      Index("ix_messages_unanswered", "id", postgresql_where=text(_UNANSWERED),
+                            sqlite_where=text(_UNANSWERED)))
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(3))  # in | out
@@ -78,7 +92,9 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (UniqueConstraint("source_id", "seq", name="uq_outbox_source_seq"),
-                      Index("ix_outbox_due", "status", "next_attempt_at"))
+                      Index("ix_outbox_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_unfinished", "id", postgresql_where=text(_UNSENT),
+                            sqlite_where=text(_UNSENT)))
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))  # inbound msg or staff msg
     seq: Mapped[int] = mapped_column(Integer, default=0)  # n-th reply to that source
