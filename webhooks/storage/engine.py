@@ -68,8 +68,10 @@ class Database:
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            # Pre-ping: a connection the server dropped (restart, outage) is replaced, not handed out.
-            options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 300}
+            # No pre-ping (a round trip per transaction): the first statement on a connection the server
+            # dropped fails, SQLAlchemy then discards the whole pool, and the caller's retry (Zalo's, or
+            # the claim loop's next look) runs on a fresh one.
+            options: dict[str, Any] = {"pool_recycle": 300}
             if pool_size is not None:
                 options["pool_size"] = pool_size
             self.engine = create_engine(url, **options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -95,6 +96,10 @@ class ZaloClient:
         self.settings = settings
         self.tokens = token_store
         self.http = http or requests.Session()
+        # Proxies and CA bundle read from the environment once, not on every request.
+        self.http.proxies.update(requests.utils.get_environ_proxies(settings.zalo_api_base))
+        self.http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.http.trust_env = False
         self.http.mount("https://", HTTPAdapter(pool_maxsize=8))  # one kept connection per sending thread
         self.http.mount("http://", HTTPAdapter(pool_maxsize=8))
         self.clock = clock
