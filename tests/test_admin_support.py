@@ -39,7 +39,7 @@ def admin_settings(settings: Settings, catalog_copy: tuple[Path, Path]) -> Setti
 
 @pytest.fixture
 def admin_app(admin_settings: Settings, db: Database) -> Iterator[Any]:
-    """The whole app (webhook + dashboard) on the catalog copy, with a manual dispatcher."""
+    """The whole app (webhook + dashboard) on the catalog copy; the claim loop is run by the tests."""
     with manual_app(admin_settings, db, EngineHolder(admin_settings.engine)) as app:
         yield app
 

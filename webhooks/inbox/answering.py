@@ -96,6 +96,8 @@ _CONTEXT = (select(Citizen.zalo_id, Citizen.last_interaction, ConversationRow.da
                    exists().where(Handoff.citizen_id == Citizen.id, Handoff.closed_at.is_(None)).label("handed_off"))
             .outerjoin(ConversationRow, ConversationRow.zalo_id == Citizen.zalo_id)
             .where(Citizen.id == bindparam("citizen_id")))
+_FINISH = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == "answering",
+                                   _MESSAGES.c.lease_until == bindparam("lease"))  # SET: the plan's fields
 _LOCK_CITIZEN = select(Citizen.id).where(Citizen.id == bindparam("citizen_id")).with_for_update()
 _OPEN_HANDOFF = select(Handoff.id).where(Handoff.citizen_id == bindparam("citizen_id"), Handoff.closed_at.is_(None))
 
@@ -134,9 +136,8 @@ def _write(services: Services, message_id: int, citizen_id: int, zalo_id: str, l
         # committed already (the row is gone) or waits until this answer is written, then deletes it.
         if conn.execute(_LOCK_CITIZEN, {"citizen_id": citizen_id}).first() is None:
             return []
-        mine = conn.execute(update(_MESSAGES).where(_MESSAGES.c.id == message_id, _MESSAGES.c.status == "answering",
-                                                    _MESSAGES.c.lease_until == lease)
-                            .values(status=plan.status, lease_until=None, **plan.fields)).rowcount
+        mine = conn.execute(_FINISH, {"message_id": message_id, "lease": lease, "status": plan.status,
+                                      "lease_until": None, **plan.fields}).rowcount
         if not mine:
             log.warning("inbound %s: claim lost before its answer was written", message_id)
             return []

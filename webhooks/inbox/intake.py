@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from bot.masking import mask_sensitive
@@ -46,16 +47,21 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
         citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered,
                                        following={"follow": True, "unfollow": False}.get(event.kind))
         masked = mask_sensitive(event.text or "")
-        insert = dialect_insert(conn.dialect.name, Message.__table__).values(
-            citizen_id=citizen_id, direction="in", msg_id=dedupe_key(event), event_name=event.event_name,
-            text=masked, payload=_masked_payload(payload, masked), created_at=utcnow(),
-            status="received" if answered else "skipped", outcome=None if answered else "ignored", normalized="")
-        # A msg_id seen before is Zalo retrying: the first copy counts.
-        message_id = conn.execute(insert.on_conflict_do_nothing(index_elements=["msg_id"])
-                                  .returning(Message.__table__.c.id)).scalar()
+        message_id = conn.execute(_insert_message(conn.dialect.name), {
+            "citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,
+            "text": masked, "payload": _masked_payload(payload, masked), "created_at": utcnow(),
+            "status": "received" if answered else "skipped", "outcome": None if answered else "ignored",
+            "normalized": ""}).scalar()
     if message_id is None:
         return Accepted("duplicate")
     return Accepted("stored", message_id) if answered else Accepted("recorded")
+
+
+@lru_cache(maxsize=None)
+def _insert_message(dialect: str) -> Any:
+    # A msg_id seen before is Zalo retrying: the first copy counts, the insert returns no row.
+    return (dialect_insert(dialect, Message.__table__).on_conflict_do_nothing(index_elements=["msg_id"])
+            .returning(Message.__table__.c.id))
 
 
 def _echo(database: Database, event: InboundEvent) -> Accepted:

@@ -30,6 +30,11 @@ _NEXT = (select(_candidate.c.id)
                 ~exists().where(_earlier.c.zalo_id == _candidate.c.zalo_id, _earlier.c.id < _candidate.c.id,
                                 or_(*(_earlier.c.status == const(status) for status in UNFINISHED))))
          .order_by(_candidate.c.id).limit(1).with_for_update(skip_locked=True, of=_candidate))
+# Built once, with bound parameters: building a statement costs more CPU than running it. The SET
+# clause of _RECORD is whatever columns the outcome changes (passed as parameters).
+_RECORD = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == "sending",
+                                _OUTBOX.c.lease_until == bindparam("lease"))
+_MIRROR = update(Message.__table__).where(Message.__table__.c.id == bindparam("message_id"))
 _CLAIM = (update(_OUTBOX).where(_OUTBOX.c.id == _NEXT.scalar_subquery())
           .values(status="sending", lease_until=bindparam("lease"))
           .returning(_OUTBOX.c.id, _OUTBOX.c.zalo_id, _OUTBOX.c.body, _OUTBOX.c.attempts, _OUTBOX.c.message_id,
@@ -69,11 +74,9 @@ def _record(services: Services, row: Any, lease: dt.datetime, result: SendResult
                              base=settings.retry_base, cap=settings.retry_cap)
     finished = values["status"] in ("sent", "failed")
     with services.database.transaction() as conn:
-        recorded = conn.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id, _OUTBOX.c.status == "sending",
-                                                      _OUTBOX.c.lease_until == lease)
-                                .values(lease_until=None, **values)).rowcount
+        recorded = conn.execute(_RECORD, {"row_id": row.id, "lease": lease, "lease_until": None, **values}).rowcount
         if recorded and finished and row.message_id is not None:  # the dashboard's copy of the reply
-            conn.execute(update(Message).where(Message.id == row.message_id).values(status=values["status"]))
+            conn.execute(_MIRROR, {"message_id": row.message_id, "status": values["status"]})
     if not recorded:
         log.warning("outbox %s: gone or re-leased before its result (%s) was recorded", row.id, result.status)
         return "lost"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, delete, update
@@ -12,6 +13,7 @@ from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, 
 log = logging.getLogger(__name__)
 
 
+@lru_cache(maxsize=None)  # built once per kind: building a statement costs more than running it
 def _upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
     insert = dialect_insert(dialect, Citizen.__table__)
     changes: dict[str, Any] = {}

@@ -1,31 +1,39 @@
 """The engine's conversation state in the conversation_state table, shared by every process."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from bot.state import ConversationState
 from webhooks.storage.engine import dialect_insert
 from webhooks.storage.models import ConversationRow, utcnow
 
 _STATES = ConversationRow.__table__
+_READ = select(_STATES.c.data).where(_STATES.c.zalo_id == bindparam("zalo_id"))
+_DELETE = delete(_STATES).where(_STATES.c.zalo_id == bindparam("zalo_id"))
 
 
 def read_state(conn: Connection, zalo_id: str) -> dict[str, Any] | None:
     """The stored state of `zalo_id` as a dict, or None."""
-    data = conn.execute(select(_STATES.c.data).where(_STATES.c.zalo_id == zalo_id)).scalar()
+    data = conn.execute(_READ, {"zalo_id": zalo_id}).scalar()
     return dict(data) if data is not None else None
 
 
 def write_state(conn: Connection, zalo_id: str, data: dict[str, Any] | None) -> None:
     """Store `data` as the state of `zalo_id` (None forgets it), in the caller's transaction."""
     if data is None:
-        conn.execute(delete(_STATES).where(_STATES.c.zalo_id == zalo_id))
+        conn.execute(_DELETE, {"zalo_id": zalo_id})
         return
-    insert = dialect_insert(conn.dialect.name, _STATES)
-    conn.execute(insert.values(zalo_id=zalo_id, data=data, updated_at=utcnow()).on_conflict_do_update(
-        index_elements=["zalo_id"], set_={"data": insert.excluded.data, "updated_at": insert.excluded.updated_at}))
+    conn.execute(_upsert(conn.dialect.name), {"zalo_id": zalo_id, "data": data, "updated_at": utcnow()})
+
+
+@lru_cache(maxsize=None)
+def _upsert(dialect: str) -> Any:
+    insert = dialect_insert(dialect, _STATES)
+    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_={
+        "data": insert.excluded.data, "updated_at": insert.excluded.updated_at})
 
 
 class SqlStateStore:
