@@ -1,7 +1,8 @@
 """`python -m benchmarks webhook`: the real server under a 16-client burst and at 100 messages a second.
 
-Per backend (sqlite: the embedded default, answering in the web processes; pg: PostgreSQL, the web
-processes only acknowledging, `python -m bot worker` processes answering and sending):
+Per backend (sqlite: the embedded default, answering in the web processes; pg: the same on PostgreSQL;
+pg-workers: PostgreSQL, the web processes only acknowledging, two `python -m bot worker` processes
+answering and sending):
 1. sustained: one message per new citizen at --rate for --duration seconds (after a warm-up), each
    matched with its replies at the fake Zalo: end-to-end p95, CPU per message, lost and duplicated;
 2. burst: --clients keep-alive clients posting back to back: acknowledgement p50/p99 and requests/s,
@@ -91,6 +92,8 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, tmp: Path) -> di
     with ExitStack() as stack:
         if name == "sqlite":
             url, extra, queue_workers = f"sqlite:///{tmp / 'bench.db'}", {}, 0
+        elif name == "pg":
+            url, extra, queue_workers = stack.enter_context(pg_schema(args.pg_url)), {}, 0
         else:
             url, extra, queue_workers = stack.enter_context(pg_schema(args.pg_url)), {"BOT_ANSWER_THREADS": "0"}, 2
         procs = Processes(tmp)
@@ -121,7 +124,9 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, tmp: Path) -> di
                f"e2e_p95<{E2E_P95_TARGET_MS:g}ms": (sustained["e2e_ms"]["p95"] or 1e9) < E2E_P95_TARGET_MS,
                "none_lost": sustained["lost"] == 0 and burst["webhook"]["non_200"] == 0
                and burst["backlog_answered_s"] is not None}
-    return {"backend": "sqlite, embedded answering" if name == "sqlite" else "postgresql, 2 worker processes",
+    labels = {"sqlite": "sqlite, answering in the web processes", "pg": "postgresql, answering in the web processes",
+              "pg-workers": "postgresql, web acknowledging, 2 worker processes answering"}
+    return {"backend": labels[name],
             "sustained": sustained, "burst": burst, "throughput_ratio": round(ratio, 3) if ratio else None,
             "targets": targets, "passed": all(targets.values())}
 
@@ -147,9 +152,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     skipped: dict[str, str] = {}
     backends = [b for b in args.backends.split(",") if b]
-    if "pg" in backends and (problem := _pg_reachable(args.pg_url)):
-        backends.remove("pg")
-        skipped["pg"] = problem
+    if unknown := set(backends) - {"sqlite", "pg", "pg-workers"}:
+        raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if any(b.startswith("pg") for b in backends) and (problem := _pg_reachable(args.pg_url)):
+        skipped.update((b, problem) for b in backends if b.startswith("pg"))
+        backends = [b for b in backends if not b.startswith("pg")]
     load = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, FakeZalo() as fake:
@@ -192,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 1 when a target is missed."""
     p = argparse.ArgumentParser(prog="python -m benchmarks webhook")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
-    p.add_argument("--backends", default="sqlite,pg", help="comma list of sqlite,pg (pg skipped when unreachable)")
+    p.add_argument("--backends", default="sqlite,pg,pg-workers",
+                   help="comma list of sqlite, pg, pg-workers (PostgreSQL ones skipped when it does not answer)")
     p.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG)
     p.add_argument("--rate", type=float, default=100.0, help="sustained messages per second (default 100)")
     p.add_argument("--duration", type=float, default=60.0, help="measured seconds at that rate (default 60)")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -99,6 +101,24 @@ def test_login_attempts_are_rate_limited(admin_client, users):
     assert codes[:5] == [400] * 5
     assert codes[5] == 429
     assert admin_client.get("/admin/login").status_code == 200  # only attempts are limited
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set: no Redis to share limits in")
+def test_with_redis_the_login_limit_is_counted_in_redis_for_every_process(admin_settings, db, users):
+    import redis
+
+    prefix = f"bot-test-{uuid.uuid4().hex[:8]}"
+    app = create_app({"SETTINGS": replace(admin_settings, redis_url=os.environ["TEST_REDIS_URL"]), "DATABASE": db,
+                      "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True, "RATELIMIT_KEY_PREFIX": prefix})
+    client = app.test_client()
+    token = csrf_token(client.get("/admin/login").get_data(as_text=True))
+    codes = [client.post("/admin/login", data={"username": "hoa", "password": "sai-sai-sai-sai",
+                                                "csrf_token": token}).status_code for _ in range(6)]
+    assert codes == [400] * 5 + [429]
+    store = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+    keys = store.keys(f"*{prefix}*")
+    assert keys  # the count lives in Redis, where every server process reads it
+    store.delete(*keys)
 
 
 @pytest.mark.parametrize("url", ADMIN_ONLY)

@@ -92,14 +92,19 @@ _NEXT = (select(_candidate.c.id)
 _CLAIM = (update(_MESSAGES).where(_MESSAGES.c.id == _NEXT.scalar_subquery())
           .values(status="answering", lease_until=bindparam("lease"))
           .returning(_MESSAGES.c.id, _MESSAGES.c.citizen_id, _MESSAGES.c.text, _MESSAGES.c.payload))
-_CONTEXT = (select(Citizen.zalo_id, Citizen.last_interaction, ConversationRow.data,
-                   exists().where(Handoff.citizen_id == Citizen.id, Handoff.closed_at.is_(None)).label("handed_off"))
-            .outerjoin(ConversationRow, ConversationRow.zalo_id == Citizen.zalo_id)
-            .where(Citizen.id == bindparam("citizen_id")))
+_CITIZENS, _STATES, _HANDOFFS = Citizen.__table__, ConversationRow.__table__, Handoff.__table__
+# Table columns, not the ORM's attributes: a Core statement on mapped classes pays the ORM's
+# compile step on every execution.
+_OPEN_HANDOFF = select(_HANDOFFS.c.id).where(_HANDOFFS.c.citizen_id == bindparam("citizen_id"),
+                                              _HANDOFFS.c.closed_at.is_(None))
+_CONTEXT = (select(_CITIZENS.c.zalo_id, _CITIZENS.c.last_interaction, _STATES.c.data,
+                   exists(_OPEN_HANDOFF.where(_HANDOFFS.c.citizen_id == _CITIZENS.c.id)).label("handed_off"))
+            .select_from(_CITIZENS.outerjoin(_STATES, _STATES.c.zalo_id == _CITIZENS.c.zalo_id))
+            .where(_CITIZENS.c.id == bindparam("citizen_id")))
 _FINISH = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == "answering",
                                    _MESSAGES.c.lease_until == bindparam("lease"))  # SET: the plan's fields
-_LOCK_CITIZEN = select(Citizen.id).where(Citizen.id == bindparam("citizen_id")).with_for_update()
-_OPEN_HANDOFF = select(Handoff.id).where(Handoff.citizen_id == bindparam("citizen_id"), Handoff.closed_at.is_(None))
+_LOCK_CITIZEN = select(_CITIZENS.c.id).where(_CITIZENS.c.id == bindparam("citizen_id")).with_for_update()
+_OPEN = insert(_HANDOFFS)
 
 
 def answer_next(services: Services, now: dt.datetime | None = None) -> int | None:
@@ -144,6 +149,6 @@ def _write(services: Services, message_id: int, citizen_id: int, zalo_id: str, l
         if plan.state_changed:
             write_state(conn, zalo_id, plan.state)
         if plan.opens_handoff and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
-            conn.execute(insert(Handoff.__table__).values(citizen_id=citizen_id, opened_at=utcnow()))
+            conn.execute(_OPEN, {"citizen_id": citizen_id, "opened_at": utcnow()})
         return write_replies(conn, citizen_id=citizen_id, zalo_id=zalo_id, source_id=message_id,
                              replies=plan.replies, expires_at=expires_at)
