@@ -107,18 +107,19 @@ def test_login_attempts_are_rate_limited(admin_client, users):
 def test_with_redis_the_login_limit_is_counted_in_redis_for_every_process(admin_settings, db, users):
     import redis
 
-    prefix = f"bot-test-{uuid.uuid4().hex[:8]}"
+    store = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+    before = set(store.keys("*LIMITER*"))
     app = create_app({"SETTINGS": replace(admin_settings, redis_url=os.environ["TEST_REDIS_URL"]), "DATABASE": db,
-                      "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True, "RATELIMIT_KEY_PREFIX": prefix})
+                      "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True,
+                      "RATELIMIT_KEY_PREFIX": f"bot-test-{uuid.uuid4().hex[:8]}"})
     client = app.test_client()
     token = csrf_token(client.get("/admin/login").get_data(as_text=True))
     codes = [client.post("/admin/login", data={"username": "hoa", "password": "sai-sai-sai-sai",
                                                 "csrf_token": token}).status_code for _ in range(6)]
     assert codes == [400] * 5 + [429]
-    store = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
-    keys = store.keys(f"*{prefix}*")
-    assert keys  # the count lives in Redis, where every server process reads it
-    store.delete(*keys)
+    counted = set(store.keys("*LIMITER*")) - before
+    assert counted  # the count lives in Redis, where every server process reads it
+    store.delete(*counted)
 
 
 @pytest.mark.parametrize("url", ADMIN_ONLY)
