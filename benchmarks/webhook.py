@@ -100,7 +100,7 @@ def run_backend(name: str, args: argparse.Namespace, fake: Any, tmp: Path) -> di
         stack.callback(procs.stop_all)
         bare_port, port = free_port(), free_port()
         bare = procs.start(f"{name}-bare", ["-m", "benchmarks.bare", "--port", str(bare_port)])
-        env = service_env(fake, port, url, **extra)
+        env = service_env(fake, port, url, **extra, **dict(item.split("=", 1) for item in args.server_env))
         server = procs.start(f"{name}-serve", ["-m", "bot", "serve", "--host", "127.0.0.1"], env)
         workers = [procs.start(f"{name}-worker-{n}", ["-m", "bot", "worker"], env) for n in range(queue_workers)]
         base, bare_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for the last replies")
     p.add_argument("--clients", type=int, default=16, help="burst: keep-alive clients (default 16)")
     p.add_argument("--seconds", type=float, default=10.0, help="burst: seconds per endpoint (default 10)")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for serve and worker (repeatable), e.g. BOT_ANSWER_THREADS=4")
     args = p.parse_args(argv)
     report = run(args)
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else format_report(report))

@@ -14,7 +14,7 @@ def test_defaults_without_environment():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("instance/bot.db")
     assert s.zalo_api_base == "https://openapi.zalo.me" and s.zalo_oauth_base == "https://oauth.zaloapp.com"
-    assert (s.redis_url, s.port, s.answer_threads) == (None, 8000, 2)
+    assert (s.redis_url, s.port, s.answer_threads) == (None, 8000, 4)
     assert s.engine == EngineSettings.from_env({})
 
 

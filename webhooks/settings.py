@@ -39,7 +39,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     behind_proxy: bool = False  # nginx in front (deploy/nginx.conf): trust its X-Forwarded-For / -Proto
     http_timeout: float = 5.0
-    answer_threads: int = 2  # per web process; 0 leaves answering and sending to `python -m bot worker`
+    answer_threads: int = 4  # per web process; 0 leaves answering and sending to `python -m bot worker`
     poll_seconds: float = 0.1  # how often an idle process looks for work nobody woke it for
     lease_seconds: float = 60.0  # a claim older than this belongs to a dead process (longer than one send)
     retry_base: float = 1.0  # seconds before the first retry of a send; doubles each attempt
