@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint eval bench bench-webhook bench-admin browser clean
+.PHONY: run test lint eval bench browser nginx clean
 
 $(BIN)/python: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; }
 
-test: $(BIN)/python browser
+# Debian's nginx for the slow-client test of deploy/nginx.conf (not started here).
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else echo "nginx missing and not root: the slow-client test will be skipped"; fi; }
+
+test: $(BIN)/python browser nginx
 	$(BIN)/python -m bot lint --demo
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m bot eval tests/data/eval.yaml --baseline
@@ -28,14 +34,9 @@ test: $(BIN)/python browser
 eval: $(BIN)/python
 	$(BIN)/python -m bot eval tests/data/eval.yaml --baseline
 
+# Match latency, the dashboard's heaviest page, the webhook (SQLite; PostgreSQL too when it answers).
 bench: $(BIN)/python
-	$(BIN)/python -m bot bench
-
-bench-webhook: $(BIN)/python
-	$(BIN)/python -m bot bench-webhook
-
-bench-admin: $(BIN)/python
-	$(BIN)/python -m bot bench-admin
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.normalize import fold
+from bot.text import fold
 
 # The question wants an existing paper fixed, re-issued, copied or replaced.
 _FIX = re.compile(r"\b(" + "|".join([

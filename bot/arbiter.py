@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from bot.agreement import agrees
+from bot.catalog import Catalog, Entry
 from bot.matcher import Candidate, Match, decide
-
-if TYPE_CHECKING:
-    from bot.dialogue import Engine
+from bot.national.records import NationalRecord
+from bot.national.tier import NationalTier
+from bot.settings import Thresholds
 
 _CODE = re.compile(r"\b\d\.\d{6}\b")
 
@@ -43,25 +44,45 @@ class Choice:
     off_topic: float = 0.0
 
 
-def carried_codes(engine: "Engine") -> dict[str, str]:
-    """National code -> the curated entry that carries it (its `code` field)."""
-    out: dict[str, str] = {}
-    for entry in engine.catalog.entries.values():
-        for code in _CODE.findall(entry.code):
-            out.setdefault(code, entry.id)
-    return out
+class Arbiter:
+    """Both tiers' content (curated entries by id, national records by code) and the decision between them."""
+
+    def __init__(self, catalog: Catalog, national: NationalTier | None, thresholds: Thresholds,
+                 policy: TierPolicy | None = None):
+        self.catalog, self.national, self.thresholds = catalog, national, thresholds
+        self.policy = policy or TierPolicy()
+        # National code -> the curated entry that carries it (its `code` field) and answers for it.
+        self.carried: dict[str, str] = {}
+        for entry in catalog.entries.values():
+            for code in _CODE.findall(entry.code):
+                self.carried.setdefault(code, entry.id)
+
+    def lookup(self, target: str) -> Entry | NationalRecord | None:
+        """A curated entry by id, or a national record by code."""
+        entry = self.catalog.entries.get(target)
+        if entry is not None or self.national is None:
+            return entry
+        return self.national.get(target)
+
+    def title_of(self, target: str) -> str:
+        """The title of an entry or the name of a record ("" when unknown)."""
+        found = self.lookup(target)
+        return "" if found is None else found.title if isinstance(found, Entry) else found.name
+
+    def choose(self, text: str, normalized: str, curated: Match) -> Choice:
+        """The decision over both tiers for one question, given the curated tier's match."""
+        return _choose(self, text, normalized, curated)
 
 
-def choose(engine: "Engine", text: str, normalized: str, curated: Match) -> Choice:
-    """The decision over both tiers for one question, given the curated tier's match."""
-    thresholds, policy = engine.thresholds, engine.policy
+def _choose(arbiter: Arbiter, text: str, normalized: str, curated: Match) -> Choice:
+    thresholds, policy = arbiter.thresholds, arbiter.policy
 
     def fits(candidate: Candidate) -> bool:
-        return agrees(normalized, engine.title_of(candidate.id))
+        return agrees(normalized, arbiter.title_of(candidate.id))
 
     mine = [c for c in curated.candidates if fits(c)]
     decision = curated.decision if len(mine) == len(curated.candidates) else decide(mine, thresholds)
-    theirs = _national(engine, text, fits)
+    theirs = _national(arbiter, text, fits)
     merged = tuple(sorted(mine + [c for c in theirs if c.id not in {m.id for m in mine}],
                           key=lambda c: -c.score))[:5]
     top_n = theirs[0] if theirs else None
@@ -70,7 +91,7 @@ def choose(engine: "Engine", text: str, normalized: str, curated: Match) -> Choi
         top_c = mine[0]
         # Only a record the catalog does not carry can overrule it: between two curated entries, the curated
         # tier (trained on their phrasings) has already decided.
-        uncovered = top_n is not None and engine.lookup(top_n.id) is not None and top_n.id not in engine.catalog.entries
+        uncovered = top_n is not None and top_n.id not in arbiter.catalog.entries
         if uncovered and top_n.id != top_c.id and top_n.score >= max(policy.strong, top_c.score):
             return Choice("answer", top_n.id, (), top_n.score, merged, curated.off_topic)
         return Choice("answer", top_c.id, (), top_c.score, merged, curated.off_topic)
@@ -88,14 +109,14 @@ def choose(engine: "Engine", text: str, normalized: str, curated: Match) -> Choi
     return Choice("fallback", None, (), top, merged, curated.off_topic)
 
 
-def _national(engine: "Engine", text: str, fits) -> list[Candidate]:
+def _national(arbiter: Arbiter, text: str, fits: Callable[[Candidate], bool]) -> list[Candidate]:
     """The national tier's candidates that fit, each named by the curated entry carrying it if any."""
-    if engine.national is None:
+    if arbiter.national is None:
         return []
     out: dict[str, float] = {}
-    for candidate in engine.national.match(text, engine.thresholds).candidates:
+    for candidate in arbiter.national.match(text, arbiter.thresholds).candidates:
         if not fits(candidate):
             continue
-        name = engine.carried.get(candidate.id, candidate.id)
+        name = arbiter.carried.get(candidate.id, candidate.id)
         out[name] = max(out.get(name, 0.0), candidate.score)
     return [Candidate(i, s) for i, s in sorted(out.items(), key=lambda kv: -kv[1])]

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import schema
 from bot.hours import HoursError, OfficeHours
+from bot.text import fold
 from bot.yaml_source import Problem, plain, position, read_yaml, validate
 
 
@@ -164,8 +165,6 @@ def _commune(data: dict) -> Commune:
 
 
 def _lexicon(data: dict | None) -> Lexicon:
-    from bot.normalize import fold  # local: normalize depends on Lexicon
-
     d = plain(data or {})
     return Lexicon(
         abbreviations={fold(k): fold(v) for k, v in (d.get("abbreviations") or {}).items()},

@@ -1,4 +1,4 @@
-"""Command line: python -m bot ask | chat | lint | eval | bench | import-tthc (+ the service's commands)."""
+"""Command line: python -m bot ask | chat | lint | eval | import-tthc (+ the service's commands)."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +11,8 @@ from typing import Sequence
 from bot.catalog import CatalogError
 from bot.settings import Settings
 
-# Service commands (serve, worker, users, bench-webhook, bench-admin) live with the service;
-# the core only offers them a place to register.
-SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli", "webhooks.bench_webhook")
+# Service commands (serve, worker, users) live with the service; the core only offers them a place to register.
+SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli")
 
 
 def _engine(settings: Settings):
@@ -118,18 +117,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """Match latency on the shipped and a 2,000-entry synthetic catalog, next to the baseline."""
-    from bot import bench
-    from bot.evaluate import load_cases
-
-    engine = _engine(settings)
-    queries = [c.text for c in load_cases(Path(args.cases))]
-    rows = bench.run(engine.catalog, queries, sizes=(args.size,))
-    print(json.dumps(rows, indent=2) if args.json else bench.format_rows(rows))
-    return 0
-
-
 def cmd_import_tthc(args: argparse.Namespace, settings: Settings) -> int:
     """Import portal records into the national index; exit 1 (nothing written) on unreadable input."""
     import datetime as dt
@@ -170,11 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true")
     p.add_argument("--quiet", action="store_true", help="do not list failed cases")
     p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("bench", help="đo tốc độ so khớp")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--size", type=int, default=2000)
-    p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "eval.yaml"))
-    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("import-tthc", help="nhập thủ tục của Cổng DVC quốc gia vào chỉ mục quốc gia")
     p.add_argument("files", nargs="+", metavar="FILE", help="portal records, one JSON object a line (.jsonl or .jsonl.gz)")
     p.add_argument("--index", help="index to write (default: the settings' national index)")

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from bot import compose, handlers
-from bot.arbiter import TierPolicy, carried_codes
-from bot.catalog import Catalog, CatalogError, Entry, load_catalog
+from bot.arbiter import Arbiter, TierPolicy
+from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.hours import VIETNAM
 from bot.matcher import Candidate, Matcher
-from bot.national import NationalIndex, NationalRecord, load_national
+from bot.national import NationalIndex, load_national
 from bot.national.tier import NationalTier
 from bot.normalize import Normalizer
 from bot.phrases import PhraseSet
@@ -35,7 +35,6 @@ class Engine:
                  national: NationalIndex | None = None, policy: TierPolicy | None = None):
         self.catalog = catalog
         self.thresholds = thresholds or Thresholds()
-        self.policy = policy or TierPolicy()
         self.normalizer = Normalizer(catalog.lexicon)
         # Emergencies are judged by the detector from evidence, never by a similarity score.
         entries = [e for e in catalog.entries.values() if e.id != EMERGENCY]
@@ -48,7 +47,8 @@ class Engine:
         # The second tier: national records, where the curated catalog has no entry that fits.
         self.national = NationalTier(national, self.normalizer, catalog.out_of_scope + catalog.near_domain,
                                      catalog.out_of_scope) if national is not None else None
-        self.carried = carried_codes(self)
+        self.arbiter = Arbiter(catalog, self.national, self.thresholds, policy)
+        self.lookup, self.title_of = self.arbiter.lookup, self.arbiter.title_of
         words = catalog.dialogue
         self.acknowledgements = PhraseSet(words.get("acknowledgements", ()), self.normalizer)
         self.corrections = PhraseSet(words.get("corrections", ()), self.normalizer)
@@ -62,18 +62,6 @@ class Engine:
         if Path(settings.national_index).exists():
             national = load_national(settings.national_index, settings.national_aliases)
         return cls(load_catalog(settings.catalog_path, settings.intents_dir), settings.thresholds, national)
-
-    def lookup(self, target: str) -> Entry | NationalRecord | None:
-        """A curated entry by id, or a national record by code."""
-        entry = self.catalog.entries.get(target)
-        if entry is not None or self.national is None:
-            return entry
-        return self.national.get(target)
-
-    def title_of(self, target: str) -> str:
-        """The title of an entry or the name of a record ("" when unknown)."""
-        found = self.lookup(target)
-        return "" if found is None else found.title if isinstance(found, Entry) else found.name
 
     def normalize(self, text: str) -> str:
         """The engine's normalisation of `text`."""

@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from bot import cards, compose
-from bot.arbiter import choose
 from bot.catalog import Catalog, Entry
 from bot.matcher import Candidate
 from bot.national import NationalRecord
@@ -221,7 +220,7 @@ def followup(ctx: Context) -> Turn:
 def matched(ctx: Context) -> Turn:
     """Answer, ask back, say it is out of scope, or fall back — as both tiers decide (bot.arbiter)."""
     catalog, engine = ctx.engine.catalog, ctx.engine
-    choice = choose(engine, ctx.text, ctx.normalized, ctx.match)
+    choice = engine.arbiter.choose(ctx.text, ctx.normalized, ctx.match)
     if choice.decision == "answer" and choice.target is not None:
         return answer(ctx, engine.lookup(choice.target), detect_part(ctx.normalized), choice.score or 0.0,
                       choice.candidates)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from bot.normalize import fold
+from bot.text import fold
 
 GAP = "*"  # in a phrase: up to MAX_GAP words of anything
 EXACT = "="  # before a phrase: it counts only where the citizen typed it with its diacritics

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.hours import VIETNAM
 from bot.matcher import Candidate, Match
 from bot.replies import Reply
 from bot.safety import Verdict
 from bot.state import ConversationState
-
-if TYPE_CHECKING:
-    from bot.dialogue import Engine
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class Turn:
 class Context:
     """One message being handled: text, state, hand-over, and the match computed at most once."""
 
-    engine: "Engine"
+    engine: Any  # the bot.dialogue.Engine answering it (which builds the handler chain that reads this)
     text: str
     normalized: str
     state: ConversationState

@@ -1,4 +1,4 @@
-"""Alembic environment: webhooks.models metadata; the connection comes from webhooks.migrate or the URL."""
+"""Alembic environment: webhooks.storage.models metadata; the connection comes from webhooks.storage.migrate or the URL."""
 from __future__ import annotations
 
 import logging.config
@@ -7,7 +7,7 @@ import zlib
 from alembic import context
 from sqlalchemy import create_engine, text
 
-from webhooks.models import Base
+from webhooks.storage.models import Base
 
 config = context.config
 if config.config_file_name and not config.attributes.get("connection"):
@@ -21,7 +21,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from bot.settings import Settings
+    from webhooks.settings import Settings
 
     return Settings.from_env().database_url
 

@@ -20,13 +20,16 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from bot.dialogue import EngineHolder
-from bot.settings import Settings
+from bot.settings import Settings as EngineSettings
 from tests.fake_zalo import FakeZalo
 from tests.zalo_fixtures import fake_zalo  # noqa: F401  (shared fixture)
-from webhooks import create_app, migrate
-from webhooks.db import Database
-from webhooks.models import Base
-from webhooks.zalo import sign
+from webhooks import create_app
+from webhooks.settings import Settings
+from webhooks.storage import migrate
+from webhooks.storage.engine import Database
+from webhooks.storage.models import Base
+from webhooks.workers import run_until_idle
+from webhooks.zalo.signature import sign
 
 TEST_PG = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_PG else [])
@@ -44,7 +47,7 @@ def psycopg_url(url: str) -> str:
 @pytest.fixture(scope="session")
 def engines() -> EngineHolder:
     """The real engine on the shipped catalog, loaded once per test run."""
-    return EngineHolder(Settings.from_env({}))
+    return EngineHolder(EngineSettings.from_env({}))
 
 
 @pytest.fixture(scope="session")
@@ -101,25 +104,23 @@ def db(database_url: str) -> Iterator[Database]:
 def settings(database_url: str, fake_zalo: FakeZalo) -> Settings:  # noqa: F811
     """Settings on the test database, with test secrets and the FakeZalo as the Zalo API."""
     return Settings.from_env({}, database_url=database_url, zalo_oa_secret_key=OA_SECRET_KEY,
-                             secret_key="test-secret", delivery_base_delay=0.01, http_timeout=2.0,
-                             spool_dir=None,  # stored before the 200, so a test reads the row right after posting (test_spooled_intake.py covers the spool)
+                             secret_key="test-secret", retry_base=0.01, http_timeout=2.0,
                              **fake_zalo.settings_overrides()).checked()
 
 
 @contextmanager
 def manual_app(settings: Settings, db: Database, engines: EngineHolder) -> Iterator[Flask]:
-    """The app with a manual dispatcher: tests run background jobs with `app_dispatcher.drain()`."""
-    app = create_app({"SETTINGS": settings, "DATABASE": db, "ENGINES": engines, "DISPATCH_MODE": "manual",
-                      "TESTING": True})
+    """The app without claim-loop threads: tests run what is due with the `drain` fixture."""
+    app = create_app({"SETTINGS": settings, "DATABASE": db, "ENGINES": engines, "TESTING": True})
     try:
         yield app
     finally:
-        app.extensions["bot.dispatcher"].stop()
+        app.extensions["bot.workers"].stop()
 
 
 @pytest.fixture
 def app(settings: Settings, db: Database, engines: EngineHolder) -> Iterator[Flask]:
-    """The whole app on the shipped catalog, with a manual dispatcher."""
+    """The whole app on the shipped catalog, claim loop not started."""
     with manual_app(settings, db, engines) as app:
         yield app
 
@@ -138,14 +139,14 @@ def runner(app):
 
 @pytest.fixture
 def services(app):
-    """The app's job services (settings, database, engines, Zalo client, dispatcher)."""
+    """The app's services (settings, database, engines, Zalo client)."""
     return app.extensions["bot.services"]
 
 
 @pytest.fixture
-def app_dispatcher(app):
-    """The app's ManualDispatcher."""
-    return app.extensions["bot.dispatcher"]
+def drain(services) -> Callable[[], int]:
+    """drain(): answer and send, in this thread, everything due now; how many jobs ran."""
+    return lambda: run_until_idle(services)
 
 
 def signed_headers(settings: Settings, raw: bytes, timestamp: str) -> dict[str, str]:

@@ -48,7 +48,7 @@ class _Script:
     drops: int = 0
     lost_answers: int = 0  # accepted (and echoed), then the connection closed before the answer
     delays: deque[float] = field(default_factory=deque)
-    statuses: deque[int] = field(default_factory=deque)
+    statuses: deque[tuple[int, bytes]] = field(default_factory=deque)
     errors: deque[int] = field(default_factory=deque)
 
 
@@ -110,6 +110,7 @@ class FakeZalo:
         self.oa_id = "fake-oa"
         self._echo_target: tuple[str, str] | None = None  # (webhook URL, OA secret key): see echo_to
         self.is_down = False
+        self.oauth_is_down = False
         self._send_script, self._oauth_script = _Script(), _Script()
         self._serial = itertools.count(2)
         self._lock = threading.Lock()
@@ -163,10 +164,11 @@ class FakeZalo:
         with self._lock:
             self._script(oauth).errors.extend([code] * n)
 
-    def http_status_next(self, n: int, status: int, *, oauth: bool = False) -> None:
-        """The next n requests get this HTTP status and a non-JSON body."""
+    def http_status_next(self, n: int, status: int, *, oauth: bool = False,
+                         body: bytes = b"<html>upstream error</html>") -> None:
+        """The next n requests get this HTTP status and `body` (HTML by default; JSON or empty as given)."""
         with self._lock:
-            self._script(oauth).statuses.extend([status] * n)
+            self._script(oauth).statuses.extend([(status, body)] * n)
 
     def delay_next(self, n: int, seconds: float, *, oauth: bool = False) -> None:
         """The next n requests wait this long before being handled (to trigger client timeouts)."""
@@ -191,13 +193,16 @@ class FakeZalo:
         """The webhook event Zalo posts back for an accepted send (see tests/zalo_echo.py)."""
         return echo_payload(self.app_id, self.oa_id, record)
 
-    def down(self) -> None:
-        """Every request is dropped until up()."""
-        self.is_down = True
+    def down(self, *, oauth_only: bool = False) -> None:
+        """Every request (or every token refresh only) is dropped until up()."""
+        if oauth_only:
+            self.oauth_is_down = True
+        else:
+            self.is_down = True
 
     def up(self) -> None:
         """Answer requests again."""
-        self.is_down = False
+        self.is_down = self.oauth_is_down = False
 
     def expire_access_token(self) -> None:
         """Invalidate the current access token behind the client's back (sends then get -216)."""
@@ -238,8 +243,9 @@ class FakeZalo:
         with self._lock:
             (self.refreshes if oauth else self.sends).append(record)  # type: ignore[arg-type]
             script = self._script(oauth)
-            drop = self.is_down or script.drops > 0
-            if drop and not self.is_down:
+            down = self.is_down or (oauth and self.oauth_is_down)
+            drop = down or script.drops > 0
+            if drop and not down:
                 script.drops -= 1
             delay = script.delays.popleft() if not drop and script.delays else 0.0
         if drop:
@@ -251,9 +257,9 @@ class FakeZalo:
                 raise _Dropped()
         with self._lock:
             if script.statuses:
-                status = script.statuses.popleft()
+                status, data = script.statuses.popleft()
                 record.outcome = f"http {status}"
-                return status, "text/html", b"<html>upstream error</html>"
+                return status, "application/json" if data.startswith(b"{") else "text/html", data
             if script.errors:
                 code = script.errors.popleft()
                 record.outcome = f"error {code}"

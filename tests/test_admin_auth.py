@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -12,7 +14,7 @@ from tests.test_admin_support import (PASSWORD, admin, admin_app, admin_client, 
                                       catalog_copy, csrf_token, login, post, reviewer, send_webhook, users)
 from webhooks import create_app
 from webhooks.admin.accounts import set_active, set_password
-from webhooks.models import AuditLog
+from webhooks.storage.models import AuditLog
 
 EVERY_PAGE = ["/admin/", "/admin/cau-hoi", "/admin/cau-hoi/nhom?key=x", "/admin/gap-can-bo", "/admin/gap-can-bo/1",
               "/admin/thong-ke", "/admin/thu-bot", "/admin/danh-muc", "/admin/danh-muc/khai-sinh",
@@ -101,6 +103,25 @@ def test_login_attempts_are_rate_limited(admin_client, users):
     assert admin_client.get("/admin/login").status_code == 200  # only attempts are limited
 
 
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set: no Redis to share limits in")
+def test_with_redis_the_login_limit_is_counted_in_redis_for_every_process(admin_settings, db, users):
+    import redis
+
+    store = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+    before = set(store.keys("*LIMITER*"))
+    app = create_app({"SETTINGS": replace(admin_settings, redis_url=os.environ["TEST_REDIS_URL"]), "DATABASE": db,
+                      "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True,
+                      "RATELIMIT_KEY_PREFIX": f"bot-test-{uuid.uuid4().hex[:8]}"})
+    client = app.test_client()
+    token = csrf_token(client.get("/admin/login").get_data(as_text=True))
+    codes = [client.post("/admin/login", data={"username": "hoa", "password": "sai-sai-sai-sai",
+                                                "csrf_token": token}).status_code for _ in range(6)]
+    assert codes == [400] * 5 + [429]
+    counted = set(store.keys("*LIMITER*")) - before
+    assert counted  # the count lives in Redis, where every server process reads it
+    store.delete(*counted)
+
+
 @pytest.mark.parametrize("url", ADMIN_ONLY)
 def test_reviewer_cannot_reach_admin_pages(reviewer, url):
     response = reviewer.get(url)
@@ -130,11 +151,8 @@ def test_session_cookie_flags_and_lifetime(admin_app, admin_client, users):
 
 def test_cookie_is_secure_outside_tests_and_demo(admin_settings, db):
     app = create_app({"SETTINGS": replace(admin_settings, demo=False), "DATABASE": db,
-                      "ENGINES": EngineHolder(admin_settings), "DISPATCH_MODE": "manual"})
-    try:
-        assert app.config["SESSION_COOKIE_SECURE"] is True
-    finally:
-        app.extensions["bot.dispatcher"].stop()
+                      "ENGINES": EngineHolder(admin_settings.engine)})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
 def test_disabling_or_new_password_ends_sessions(reviewer, db):

@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from tests.test_admin_support import (add_citizen, admin_app, admin_client, admin_settings, catalog_copy,  # noqa: F401
                                       post, reviewer, send_webhook, users)
-from webhooks.models import AuditLog, Citizen, Handoff, Message
+from webhooks.workers import run_until_idle
+from webhooks.storage.models import AuditLog, Citizen, Handoff, Message
 
 
 def _handoff_via_webhook(client, app, settings, db, user: str = "h-1") -> int:
     send_webhook(client, settings, user, "cho tôi gặp cán bộ")
-    app.extensions["bot.dispatcher"].drain()
+    run_until_idle(app.extensions["bot.services"])
     with db.session() as s:
         return s.scalars(select(Handoff.id)).one()
 
@@ -21,7 +22,7 @@ def test_handoff_flow_bot_silent_then_back(reviewer, admin_app, admin_settings, 
     handoff_id = _handoff_via_webhook(reviewer, admin_app, admin_settings, db)
     before = len(fake_zalo.delivered())
     send_webhook(reviewer, admin_settings, "h-1", '<script>alert("x")</script> cần gặp người thật')
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     assert len(fake_zalo.delivered()) == before  # the bot stays silent while the request is open
 
     listing = reviewer.get("/admin/gap-can-bo").get_data(as_text=True)
@@ -32,7 +33,7 @@ def test_handoff_flow_bot_silent_then_back(reviewer, admin_app, admin_settings, 
 
     reply = post(reviewer, f"/admin/gap-can-bo/{handoff_id}/tra-loi", {"text": "Chào bạn, tôi là cán bộ xã."})
     assert reply.status_code == 302
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     assert fake_zalo.delivered()[-1].body["message"]["text"] == "Chào bạn, tôi là cán bộ xã."
     assert "Cán bộ hoa" in reviewer.get(f"/admin/gap-can-bo/{handoff_id}").get_data(as_text=True)
 
@@ -46,7 +47,7 @@ def test_handoff_flow_bot_silent_then_back(reviewer, admin_app, admin_settings, 
     assert "Không có ai đang chờ" in reviewer.get("/admin/gap-can-bo").get_data(as_text=True)
     sent = len(fake_zalo.delivered())
     send_webhook(reviewer, admin_settings, "h-1", "làm giấy khai sinh cho con cần gì")
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     assert len(fake_zalo.delivered()) > sent  # the bot answers again
 
 
@@ -59,7 +60,7 @@ def test_reply_after_the_window_is_refused_plainly(reviewer, admin_app, db, fake
     page = reviewer.get(f"/admin/gap-can-bo/{handoff_id}").get_data(as_text=True)
     assert "Đã quá 7 ngày" in page
     response = post(reviewer, f"/admin/gap-can-bo/{handoff_id}/tra-loi", {"text": "xin lỗi đã trả lời muộn"})
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     assert fake_zalo.delivered() == []
     assert "Đã quá 7 ngày" in reviewer.get(response.headers["Location"]).get_data(as_text=True)
     with db.session() as s:

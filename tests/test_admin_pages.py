@@ -13,7 +13,7 @@ from tests.test_admin_support import (add_citizen, add_question, admin, admin_ap
                                       admin_settings, catalog_copy, post, reviewer, users)
 from webhooks.admin import engine_holder
 from webhooks.admin.stats import VN, collect
-from webhooks.models import AuditLog, ConversationRow
+from webhooks.storage.models import AuditLog, ConversationRow
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -87,13 +87,13 @@ def test_test_chat_empty_message(reviewer):
 
 
 def test_catalog_page_flags_stale_and_unsourced_entries(admin, admin_settings):
-    text = admin_settings.catalog_path.read_text(encoding="utf-8")
+    text = admin_settings.engine.catalog_path.read_text(encoding="utf-8")
     start = text.index("id: khai-sinh")
     block_end = text.index("\n  - ", start)
     block = text[start:block_end]
     reviewed = next(line for line in block.splitlines() if line.strip().startswith("reviewed:"))
     stale = block.replace(reviewed, reviewed.split(":")[0] + ": 2020-01-01")
-    admin_settings.catalog_path.write_text(text[:start] + stale + text[block_end:], encoding="utf-8")
+    admin_settings.engine.catalog_path.write_text(text[:start] + stale + text[block_end:], encoding="utf-8")
     html = admin.get("/admin/danh-muc").get_data(as_text=True)
     assert "quá 12 tháng" in html and "01/01/2020" in html
     assert "khai-sinh: reviewed 2020-01-01, over 12 months ago" in html  # the lint report
@@ -104,7 +104,7 @@ def test_catalog_entry_adds_phrasings(admin, admin_app, admin_settings, db):
     assert "Các câu hỏi mẫu" in page
     response = post(admin, "/admin/danh-muc/khai-sinh", {"text": "đẻ con xong ra xã khai cái gì vậy ta\n\n"})
     assert response.status_code == 302
-    assert "đẻ con xong ra xã khai cái gì vậy ta" in admin_settings.catalog_path.read_text(encoding="utf-8")
+    assert "đẻ con xong ra xã khai cái gì vậy ta" in admin_settings.engine.catalog_path.read_text(encoding="utf-8")
     assert "đẻ con xong ra xã khai cái gì vậy ta" in _engine(admin_app).catalog.entries["khai-sinh"].questions
     with db.session() as s:
         assert s.scalars(select(AuditLog.username).where(AuditLog.action == "catalog.phrasings")).all() == ["lan"]
@@ -140,7 +140,8 @@ def test_csv_export_form_and_errors(admin):
 
 
 def test_catalog_page_lists_and_searches_the_national_index(admin, admin_app, tmp_path):
-    national = load_national(admin_app.config["SETTINGS"].national_index, admin_app.config["SETTINGS"].national_aliases)
+    engine_settings = admin_app.config["SETTINGS"].engine
+    national = load_national(engine_settings.national_index, engine_settings.national_aliases)
     html = admin.get("/admin/danh-muc").get_data(as_text=True)
     assert "Chỉ mục thủ tục quốc gia" in html and f"{len(national.records)} thủ tục" in html
     assert national.source_date.strftime("%d/%m/%Y") in html
@@ -153,6 +154,7 @@ def test_catalog_page_lists_and_searches_the_national_index(admin, admin_app, tm
     # A broken aliases file: the page says so, and the lint report shows where.
     broken = tmp_path / "aliases.yaml"
     broken.write_text('entries:\n  - code: "9.999999"\n', encoding="utf-8")
-    admin_app.config["SETTINGS"] = replace(admin_app.config["SETTINGS"], national_aliases=broken)
+    admin_app.config["SETTINGS"] = replace(admin_app.config["SETTINGS"],
+                                           engine=replace(engine_settings, national_aliases=broken))
     html = admin.get("/admin/danh-muc?q=tach ho").get_data(as_text=True)
     assert "Không nạp được chỉ mục quốc gia" in html and f"{broken}:2:5: code 9.999999 is not in the national index" in html

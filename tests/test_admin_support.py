@@ -12,11 +12,11 @@ from typing import Any, Iterator
 import pytest
 
 from bot.dialogue import EngineHolder
-from bot.settings import Settings
+from webhooks.settings import Settings
 from tests.conftest import manual_app, signed_headers
 from webhooks.admin.accounts import create_user
-from webhooks.db import Database
-from webhooks.models import Citizen, Message
+from webhooks.storage.engine import Database
+from webhooks.storage.models import Citizen, Message
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "mat-khau-rat-dai-123"
@@ -34,13 +34,13 @@ def catalog_copy(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def admin_settings(settings: Settings, catalog_copy: tuple[Path, Path]) -> Settings:
     """Test settings pointing at the catalog copy."""
-    return replace(settings, catalog_path=catalog_copy[0], intents_dir=catalog_copy[1])
+    return replace(settings, engine=replace(settings.engine, catalog_path=catalog_copy[0], intents_dir=catalog_copy[1]))
 
 
 @pytest.fixture
 def admin_app(admin_settings: Settings, db: Database) -> Iterator[Any]:
-    """The whole app (webhook + dashboard) on the catalog copy, with a manual dispatcher."""
-    with manual_app(admin_settings, db, EngineHolder(admin_settings)) as app:
+    """The whole app (webhook + dashboard) on the catalog copy; the claim loop is run by the tests."""
+    with manual_app(admin_settings, db, EngineHolder(admin_settings.engine)) as app:
         yield app
 
 

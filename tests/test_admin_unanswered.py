@@ -13,7 +13,8 @@ from tests.test_admin_support import (add_citizen, add_question, admin, admin_ap
                                       admin_settings, catalog_copy, post, reviewer, send_webhook, users)
 from webhooks.admin import engine_holder
 from webhooks.admin.clusters import build_clusters
-from webhooks.models import AuditLog, ClusterMark, Message, Outbox
+from webhooks.workers import run_until_idle
+from webhooks.storage.models import AuditLog, ClusterMark, Message, Outbox
 
 XSS = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>']
 CAT = "con mèo nhà tôi bị lạc mất rồi"
@@ -26,7 +27,7 @@ def _engine(app):
 
 def _clusters(app, db):
     with db.session() as s:
-        return build_clusters(s, app.config["SETTINGS"].thresholds)
+        return build_clusters(s, app.config["SETTINGS"].engine.thresholds)
 
 
 def test_similar_questions_form_one_cluster_sorted_by_count(reviewer, admin_app, db):
@@ -46,7 +47,7 @@ def test_similar_questions_form_one_cluster_sorted_by_count(reviewer, admin_app,
 
 def test_which_questions_count_as_unanswered(admin_app, db):
     engine = _engine(admin_app)
-    t = admin_app.config["SETTINGS"].thresholds
+    t = admin_app.config["SETTINGS"].engine.thresholds
     c = add_citizen(db, "z-c")
     add_question(db, engine, c, "abandoned clarify", outcome="clarified", score=0.4)
     add_question(db, engine, c, "hoi chuyen khac han", outcome="fallback")
@@ -134,7 +135,7 @@ def test_attach_teaches_the_bot_at_once(reviewer, admin_app, admin_settings, db)
     key = _clusters(admin_app, db)[0].key
     response = post(reviewer, "/admin/cau-hoi/day-bot", {"key": key, "entry_id": "khai-sinh", "phrasings": [text]})
     assert response.status_code == 302
-    assert text in load_catalog(admin_settings.catalog_path, admin_settings.intents_dir).entries["khai-sinh"].questions
+    assert text in load_catalog(admin_settings.engine.catalog_path, admin_settings.engine.intents_dir).entries["khai-sinh"].questions
     turn = _engine(admin_app).respond("probe-2", text, MemoryStateStore())
     assert (turn.outcome, turn.intent) == ("answered", "khai-sinh")
     assert _clusters(admin_app, db) == []
@@ -150,7 +151,7 @@ def test_attach_form_errors_leave_the_catalog_alone(reviewer, admin_app, admin_s
     c = add_citizen(db, "z-e")
     add_question(db, _engine(admin_app), c, CAT)
     key = _clusters(admin_app, db)[0].key
-    before = admin_settings.catalog_path.read_bytes()
+    before = admin_settings.engine.catalog_path.read_bytes()
     none_chosen = post(reviewer, "/admin/cau-hoi/day-bot", {"key": key, "entry_id": "khai-sinh"})
     assert none_chosen.status_code == 400 and "Chọn ít nhất một câu." in none_chosen.get_data(as_text=True)
     unknown = post(reviewer, "/admin/cau-hoi/day-bot", {"key": key, "entry_id": "khong-co", "phrasings": [CAT]})
@@ -160,7 +161,7 @@ def test_attach_form_errors_leave_the_catalog_alone(reviewer, admin_app, admin_s
     assert foreign.status_code == 400
     no_entry = post(reviewer, "/admin/cau-hoi/day-bot", {"key": key, "phrasings": [CAT]})
     assert no_entry.status_code == 400 and "Chọn một thủ tục." in no_entry.get_data(as_text=True)
-    assert admin_settings.catalog_path.read_bytes() == before
+    assert admin_settings.engine.catalog_path.read_bytes() == before
 
 
 def test_reply_reaches_citizens_inside_the_window_and_names_the_others(reviewer, admin_app, db, fake_zalo):
@@ -172,7 +173,7 @@ def test_reply_reaches_citizens_inside_the_window_and_names_the_others(reviewer,
     key = _clusters(admin_app, db)[0].key
     response = post(reviewer, "/admin/cau-hoi/tra-loi", {"key": key, "text": "Bạn liên hệ công an xã nhé."})
     assert response.status_code == 302
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     sent = fake_zalo.delivered()
     assert [s.user_id for s in sent] == ["z-fresh"]
     assert sent[0].body["message"]["text"] == "Bạn liên hệ công an xã nhé."
@@ -199,7 +200,7 @@ def test_webhook_questions_become_a_cluster(reviewer, admin_app, admin_settings,
     question = "đóng thuế đất hằng năm ở đâu vậy"  # a real service the catalog has no guide for
     for user in ("w-1", "w-2"):
         assert send_webhook(reviewer, admin_settings, user, question).status_code == 200
-    admin_app.extensions["bot.dispatcher"].drain()
+    run_until_idle(admin_app.extensions["bot.services"])
     with db.session() as s:
         assert s.scalars(select(Message.outcome).where(Message.direction == "in")).all() == ["fallback"] * 2
     html = reviewer.get("/admin/cau-hoi").get_data(as_text=True)

@@ -11,7 +11,7 @@ from tests.test_admin_support import (PASSWORD, admin, admin_app, admin_client, 
                                       catalog_copy, login, post, users)
 from webhooks.admin import cli
 from webhooks.admin.accounts import AccountError
-from webhooks.models import AuditLog, User
+from webhooks.storage.models import AuditLog, User
 
 
 def test_admin_creates_an_account_that_can_log_in(admin, admin_app, db):
@@ -123,11 +123,3 @@ def test_users_command_line(settings, capsys):
     assert cli.cmd_users(parser.parse_args(["users", "enable", "khong-ai"]), settings) == 1
     cli.cmd_users(parser.parse_args(["users", "list"]), settings)
     assert "an\tadmin\tdisabled" in capsys.readouterr().out
-
-
-def test_bench_admin_runs_on_a_small_database(capsys):
-    from webhooks.admin.bench import run
-
-    p50 = run(questions=300, repeat=2)
-    assert p50 > 0
-    assert "300 câu hỏi chưa trả lời" in capsys.readouterr().out

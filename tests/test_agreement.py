@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.agreement import agrees, asks_to_fix, first_registration
-from bot.normalize import clean
+from bot.text import clean
 
 BIRTH = "Đăng ký khai sinh"
 

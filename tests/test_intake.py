@@ -1,18 +1,17 @@
-"""The webhook's write: batches store exactly what one-by-one storing would, and one bad event fails alone."""
+"""The webhook's write: one transaction per event, duplicates by msg_id, withdrawal ordered by the citizen's row."""
 from __future__ import annotations
 
-import dataclasses
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from bot.masking import mask_sensitive
 from tests.conftest import run_in_threads
-from webhooks import intake
-from webhooks.intake import Accepted, Intake, accept_event, accept_events
-from webhooks.models import Citizen, Message
-from webhooks.zalo import parse_event
+from webhooks.inbox.intake import Accepted, accept
+from webhooks.storage.citizens import upsert_citizen_id
+from webhooks.storage.models import Citizen, Message, Outbox
+from webhooks.zalo.events import parse_event
 
 
 def event(name: str, user: str, msg_id: str | None = None, text: str = "lam giay khai sinh",
@@ -28,245 +27,101 @@ def event(name: str, user: str, msg_id: str | None = None, text: str = "lam giay
     return parse_event(payload), payload
 
 
-MIXED = [
-    event("user_send_text", "u1", "m1"),
-    event("user_send_text", "u1", "m1"),  # Zalo's retry inside the same batch
-    event("unfollow", "u2", stamp="1"),
-    event("user_send_text", "u2", "m2", text="CCCD 012345678901 của tôi"),
-    event("follow", "u3", stamp="2"),
-    event("user_received_message", "u1", stamp="3"),  # a receipt: ignored
-    event("oa_send_text", "u1", "echo-1"),  # our own echo: ignored
-    event("user_send_text", "u4", "m4"),
-]
-
-
 def stored_rows(db) -> list[tuple]:
     with db.session() as s:
         citizens = {c.id: c for c in s.scalars(select(Citizen))}
         return sorted((citizens[m.citizen_id].zalo_id, m.msg_id, m.text, m.status, m.outcome,
-                       citizens[m.citizen_id].following, m.event_name)
-                      for m in s.scalars(select(Message)))
+                       citizens[m.citizen_id].following) for m in s.scalars(select(Message)))
 
 
-def test_a_batch_stores_what_one_by_one_would(db, tmp_path):
+SEQUENCE = [  # (event, what the webhook answers)
+    (event("user_send_text", "u1", "m1"), "stored"),
+    (event("user_send_text", "u1", "m1"), "duplicate"),  # Zalo's retry
+    (event("unfollow", "u2", stamp="1"), "recorded"),
+    (event("user_send_text", "u2", "m2", text="CCCD 012345678901 của tôi"), "stored"),
+    (event("follow", "u3", stamp="2"), "stored"),
+    (event("follow", "u3", stamp="2"), "duplicate"),  # no msg_id: the synthetic key dedupes it
+    (event("user_received_message", "u1", stamp="3"), "ignored"),  # a receipt
+    (event("oa_send_text", "u1", "echo-1"), "ignored"),  # our own echo, matching no reply
+    (event("user_send_text", "u4", "m4"), "stored"),
+    (event("user_withdraw", "u4", stamp="5"), "deleted"),
+    (event("user_withdraw", "nobody", stamp="6"), "deleted"),  # nothing stored: nothing to delete, still fine
+]
+
+
+def test_each_event_is_stored_or_acted_on_as_it_says(db):
+    notes = [accept(db, *e) for e, _ in SEQUENCE]
+    assert [a.note for a in notes] == [note for _, note in SEQUENCE]
+    assert all((a.message_id is not None) == (a.note == "stored") for a in notes)
+    rows = stored_rows(db)
+    assert ("u2", "m2", "CCCD *********901 của tôi", "received", None, False) in rows  # masked; unfollowed
+    assert [r for r in rows if r[0] == "u3"][0][5] is True  # follow recorded, citizen following
+    assert [r for r in rows if r[0] == "u4"] == []  # withdrawn
     with db.session() as s:
-        together = accept_events(s.connection(), MIXED)
-    batch_rows = stored_rows(db)
-    with db.session() as s:  # the same events again, one at a time: all duplicates now
-        assert [accept_event(s.connection(), e, p).note for e, p in MIXED if e.kind == "text"] == ["duplicate"] * 4
-    assert [a.note for a in together] == ["stored", "duplicate", "recorded", "stored", "stored", "ignored",
-                                          "ignored", "stored"]
-    assert len({a.message_id for a in together if a.message_id}) == 4
-    assert ("u2", "m2", "CCCD *********901 của tôi", "received", None, False, "user_send_text") in batch_rows
-    assert [r for r in batch_rows if r[0] == "u3"][0][5] is True  # follow recorded, citizen following
+        assert s.scalar(select(func.count()).select_from(Citizen).where(Citizen.zalo_id == "nobody")) == 0
 
 
-def test_a_batch_with_a_withdrawal_keeps_the_order(db):
-    events = [event("user_send_text", "u1", "m1"), event("user_withdraw", "u1", stamp="9"),
-              event("user_send_text", "u1", "m2")]
-    with db.session() as s:
-        notes = [a.note for a in accept_events(s.connection(), events)]
-    assert notes == ["stored", "deleted", "stored"]
-    assert [r[1] for r in stored_rows(db)] == ["m2"]  # only what came after the withdrawal
+def test_a_withdrawal_between_messages_keeps_only_what_came_after(db):
+    for e, payload in [event("user_send_text", "u1", "m1"), event("user_withdraw", "u1", stamp="9"),
+                       event("user_send_text", "u1", "m2")]:
+        accept(db, e, payload)
+    assert [r[1] for r in stored_rows(db)] == ["m2"]
 
 
-def test_concurrent_requests_are_all_stored_and_handed_over_once(services, app_dispatcher, db):
-    store = Intake(services)
+def test_concurrent_requests_store_each_msg_id_once(db):
     results: list[Accepted] = []
     lock = threading.Lock()
     counter = iter(range(10_000))
 
     def post() -> None:
         n = next(counter)
-        accepted = store.accept(*event("user_send_text", f"u{n % 7}", f"m{n % 40}"))
+        accepted = accept(db, *event("user_send_text", f"u{n % 7}", f"m{n % 40}"))
         with lock:
             results.append(accepted)
 
     assert run_in_threads(lambda: [post() for _ in range(10)], 8) == []
-    assert len(results) == 80
-    assert sum(a.note == "stored" for a in results) == 40  # 40 distinct msg_ids, each stored once
-    stored = sorted(a.message_id for a in results if a.note == "stored")
-    assert sorted(job for kind, job in app_dispatcher.submitted if kind == "inbound") == stored
+    assert len(results) == 80 and sum(a.note == "stored" for a in results) == 40
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 40
         assert s.scalar(select(func.count()).select_from(Citizen)) == 7
-    assert not store._writing and store._queue == []  # the lead given back
 
 
-def test_one_bad_event_fails_alone(services, db, monkeypatch):
-    store = Intake(services)
-    real = intake.accept_events
+@pytest.mark.timeout(30)
+def test_a_withdrawal_waits_for_a_message_being_stored_then_deletes_it(db):
+    withdrew = threading.Event()
 
-    def picky(conn, events, planned=None):
-        if any(ev.msg_id == "bad" for ev, _ in events):
-            raise ValueError("cannot store this one")
-        return real(conn, events, planned)
+    def withdraw() -> None:
+        accept(db, *event("user_withdraw", "u1", stamp="9"))
+        withdrew.set()
 
-    monkeypatch.setattr(intake, "accept_events", picky)  # accept_event (one by one) goes through it too
-    # Two requests in one batch: the batch fails, each is then stored on its own.
-    batch = [intake.Waiting(*event("user_send_text", "u1", "good")), intake.Waiting(*event("user_send_text", "u2", "bad"))]
-    store._store(batch)
-    assert batch[0].result is not None and batch[0].result.note == "stored"
-    assert isinstance(batch[1].error, ValueError)
-    with pytest.raises(ValueError):
-        store.accept(*event("user_send_text", "u3", "bad"))
-    assert store.accept(*event("user_send_text", "u3", "fine")).note == "stored"  # the lead was handed back
-
-
-def test_a_lost_connection_is_replaced_and_the_event_still_stored(services, db):
-    store = Intake(services)
-    assert store.accept(*event("user_send_text", "u1", "before")).note == "stored"
-    assert store._held is not None
-    store._held.connection.dbapi_connection.close()  # the server went away between two batches
-    assert store.accept(*event("user_send_text", "u1", "after")).note == "stored"  # retried on a fresh one
-    assert [r[1] for r in stored_rows(db)] == ["after", "before"]
+    with db.transaction() as conn:  # a message of the citizen half-stored on another request thread
+        citizen_id = upsert_citizen_id(conn, "u1", interacted=True)
+        conn.execute(insert(Message).values(citizen_id=citizen_id, direction="in", msg_id="m1", text="x"))
+        thread = threading.Thread(target=withdraw)
+        thread.start()
+        time.sleep(0.3)
+        assert not withdrew.is_set()  # it waits for the citizen's row
+    thread.join(10)
+    assert withdrew.is_set() and stored_rows(db) == []
 
 
-def test_driver_errors_come_out_as_sqlalchemy_errors(db):
-    from sqlalchemy.exc import DBAPIError
-
-    from webhooks.bulk_sql import Bound
-
-    with db.engine.connect() as conn:
-        with pytest.raises(DBAPIError) as caught:
-            Bound("INSERT INTO no_such_table (x) VALUES (1)", ()).run(conn)
-    assert not caught.value.connection_invalidated  # a bad statement is not a lost connection
-
-
-def test_on_postgresql_a_batch_is_one_statement_and_on_sqlite_it_runs_in_the_write_turn(db):
-    from webhooks.inbound_rows import plan_events
-
-    planned = plan_events(db.engine.dialect, MIXED)
-    assert planned is not None
-    if db.engine.dialect.name == "postgresql":
-        assert len(planned.statements) == 1 and planned.statements[0].sql.lstrip().startswith("WITH")
-    else:
-        assert len(planned.statements) == 3  # follow/unfollow citizens, the others, then the messages
-
-
-def test_a_batch_numbers_its_messages_in_arrival_order(db):
-    # A citizen's later message must be answered after the earlier one: ids follow arrival.
-    events = [event("user_send_text", f"u{(n * 5) % 3}", f"order-{n}", text=f"câu {n}") for n in range(12)]
+def test_withdrawal_right_after_a_message_leaves_nothing_to_answer(post_event, drain, fake_zalo, db):
+    text, payload = event("user_send_text", "u1", "m1")
+    assert post_event(payload).get_json()["result"] == "stored"
+    assert post_event(event("user_withdraw", "u1", stamp="9")[1]).get_json()["result"] == "deleted"
+    assert drain() == 0 and fake_zalo.sends == []
     with db.session() as s:
-        ids = [a.message_id for a in accept_events(s.connection(), events)]
-    assert None not in ids and ids == sorted(ids)
+        assert [s.scalar(select(func.count()).select_from(m)) for m in (Citizen, Message, Outbox)] == [0, 0, 0]
 
 
-def test_on_postgresql_the_batch_statement_is_one_text_for_any_size(db):
-    from webhooks.inbound_rows import plan_events
-
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one multi-row INSERT per row count, in-process: no server to prepare it")
-    sizes = [1, 2, 7, 30]
-    texts = {plan_events(db.engine.dialect, [event("user_send_text", f"u{n}", f"s{size}-{n}") for n in range(size)])
-             .statements[0].sql for size in sizes}
-    assert len(texts) == 1
-
-
-def _overlapping_posts(store: Intake, prefix: str, rounds: int, threads: int) -> None:
-    counter = iter(range(10_000))
-
-    def post() -> None:
-        n = next(counter)
-        assert store.accept(*event("user_send_text", f"g{n % 5}", f"{prefix}{n}")).note == "stored"
-
-    assert run_in_threads(lambda: [post() for _ in range(rounds)], threads) == []
-
-
-def test_overlapping_requests_wait_to_share_a_batch_and_a_lone_one_does_not(services, db, monkeypatch):
-    waits: list[float] = []
-    real_sleep = intake.time.sleep
-    monkeypatch.setattr(intake.time, "sleep", lambda s: (waits.append(s), real_sleep(s)))
-    gathering, eager = Intake(services, gather=0.02), Intake(services, gather=0)
-    _overlapping_posts(gathering, "a", 5, 8)
-    _overlapping_posts(eager, "b", 5, 8)
-    assert gathering.batches < eager.batches  # 40 events each: the gathering writer waited for company
-    assert waits and set(waits) == {0.02}
-    waits.clear()
-    alone = Intake(services, gather=0.02)
-    for n in range(3):
-        assert alone.accept(*event("user_send_text", "solo", f"solo{n}")).note == "stored"
-    assert waits == [] and alone.batches == 3  # one request at a time: nobody to wait for
-
-
-def test_the_gather_comes_from_the_settings_on_either_database(services):
-    import dataclasses
-
-    from bot.settings import Settings
-
-    assert Settings.from_env({}).intake_gather == 0.001
-    assert Settings.from_env({"BOT_INTAKE_GATHER": "0"}).intake_gather == 0.0
-    told = dataclasses.replace(services, settings=dataclasses.replace(services.settings, intake_gather=0.005))
-    assert Intake(told).gather == 0.005
-    assert Intake(told, gather=0).gather == 0
-
-
-@pytest.mark.parametrize("text", ["CCCD\x00 012345678901", "cấp lại \ud83d CCCD", "làm căn cước"])
-def test_awkward_payloads_are_stored_in_a_batch_on_either_database(db, text):
-    payload_event = event("user_send_text", "u9", "awk-1", text=text)
-    payload_event[1]["sender"]["big"] = 2 ** 70  # a number past 64 bits somewhere in the raw event
+@pytest.mark.parametrize("text", ["NUL \x00 giữa", "nửa \ud83d cặp", "emoji 🙂 và \u0301 dấu rời",
+                                  "'; DROP TABLE messages; --", "x" * 10_000])
+def test_awkward_events_are_stored_on_either_database(db, text):
+    awkward = event("user_send_text", "u1", "m1", text=text)
+    awkward[1]["sender"]["big"] = 2 ** 70  # a number past 64 bits somewhere in the raw event
+    accepted = accept(db, *awkward)
+    assert accepted.note == "stored"
     with db.session() as s:
-        notes = [a.note for a in accept_events(s.connection(), [event("user_send_text", "u8", "awk-0"), payload_event])]
-    assert notes == ["stored", "stored"]
-    with db.session() as s:
-        row = s.scalars(select(Message).where(Message.msg_id == "awk-1")).one()
-        assert row.text == mask_sensitive(payload_event[0].text)
-        assert row.payload["sender"]["big"] == 2 ** 70
-        if db.engine.dialect.name == "postgresql":  # no PostgreSQL text holds NUL: dropped (SQLite keeps it)
-            assert "\x00" not in row.payload["message"]["text"]
-
-
-def test_each_request_builds_its_own_row_so_the_batch_writer_does_not(services, db, monkeypatch):
-    from webhooks import inbound_rows
-
-    built: dict[str, int] = {}  # msg_id → the thread that built its row
-    accepted: dict[str, int] = {}  # msg_id → the thread whose request it was
-    real = inbound_rows.message_row
-
-    def recording(ev, payload):
-        built[ev.msg_id] = threading.get_ident()
-        return real(ev, payload)
-
-    def refused(ev, payload):
-        raise AssertionError("the batch's writer built a row the request had built already")
-
-    monkeypatch.setattr(intake, "message_row", recording)
-    monkeypatch.setattr(inbound_rows, "message_row", refused)  # plan_events' own fallback
-    store, counter = Intake(services, gather=0.01), iter(range(10_000))
-
-    def post() -> None:
-        for _ in range(5):
-            msg_id = f"own-{next(counter)}"
-            accepted[msg_id] = threading.get_ident()
-            assert store.accept(*event("user_send_text", f"u{len(accepted) % 3}", msg_id)).note == "stored"
-
-    assert run_in_threads(post, 6) == []
-    assert store.batches < 30 and built == accepted  # batches were shared, yet each row came from its own request
-
-
-def test_the_next_batch_does_not_wait_for_the_last_ones_hand_over(services, db):
-    handing, release = threading.Event(), threading.Event()
-    handed: list[list[int]] = []
-
-    class SlowQueue:  # the first hand-over hangs, as a queue round trip on a slow network would
-        def submit_inbound_many(self, ids: list[int]) -> None:
-            handed.append(list(ids))
-            if len(handed) == 1:
-                handing.set()
-                release.wait(10)
-
-    store = Intake(dataclasses.replace(services, dispatcher=SlowQueue()), gather=0)
-    first = threading.Thread(target=store.accept, args=event("user_send_text", "u1", "first"))
-    first.start()
-    assert handing.wait(5)  # the first request is stored and is handing its message over
-    done = threading.Event()
-    second = threading.Thread(target=lambda: (store.accept(*event("user_send_text", "u2", "second")), done.set()))
-    second.start()
-    try:
-        assert done.wait(5), "the second request waited for the first one's hand-over"
-    finally:
-        release.set()
-        first.join(5)
-        second.join(5)
-    assert len(handed) == 2 and not store._writing
-    assert sorted(r[1] for r in stored_rows(db)) == ["first", "second"]
+        row = s.get(Message, accepted.message_id)
+        assert row.text == awkward[0].text  # control characters and lone surrogates cleaned by parsing
+        assert row.payload["sender"]["big"] == 2 ** 70 and row.payload["message"]["text"] == row.text

@@ -4,7 +4,8 @@ import unicodedata
 import pytest
 
 from bot.catalog import Lexicon
-from bot.normalize import Normalizer, clean, fold
+from bot.normalize import Normalizer
+from bot.text import clean, fold
 
 LEX = Lexicon(
     abbreviations={"ko": "khong", "k": "khong", "cccd": "can cuoc cong dan", "j": "gi", "dc": "duoc"},

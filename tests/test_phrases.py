@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.normalize import clean
+from bot.text import clean
 from bot.phrases import PhraseSet
 
 ACKS = PhraseSet(["ok", "vâng", "dạ", "👍", "❤️"], clean)

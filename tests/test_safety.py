@@ -39,7 +39,7 @@ def detector() -> EmergencyDetector:
     ("sos", "sos", True, True),
 ])
 def test_same_word(typed, pattern, exact, same):
-    from bot.normalize import fold
+    from bot.text import fold
 
     assert same_word(Token(tone_key(typed), fold(typed)), tone_key(pattern), exact=exact) is same
 

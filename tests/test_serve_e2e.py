@@ -5,90 +5,53 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Iterator
 
 import pytest
 import requests
 
-from bot.settings import Settings
+from webhooks.settings import Settings
 from bot.state import MemoryStateStore
 from tests.conftest import wait_for
 from tests.fake_zalo import FakeZalo
+from tests.live import OA_SECRET, ROOT, Processes, free_port, pg_schema, service_env, wait_healthy
 from webhooks.cli import demo_banner
-from webhooks.zalo import sign, verify_signature
+from webhooks.zalo.signature import sign, verify_signature
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "e2e-oa-secret-key"
+SECRET = OA_SECRET
 CITIZEN = "8000000000000000001"
-TEST_REDIS = os.environ.get("TEST_REDIS_URL", "")
+TEST_PG = os.environ.get("TEST_DATABASE_URL", "")
 # Questions that make the engine ask back with numbered options (the first that does is used).
 VAGUE = ["làm giấy", "dịch vụ công", "thanh toán", "xin giấy xác nhận", "đăng ký", "cấp giấy"]
 OPENING = ["lam giay khai sinh cho con", "phí bao nhiêu"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(fake: FakeZalo, tmp_path: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZALO_", "BOT_", "DATABASE_URL", "REDIS_URL"))}
-    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}", ZALO_OA_SECRET_KEY=SECRET,
-               ZALO_APP_ID=fake.app_id, ZALO_APP_SECRET=fake.app_secret, ZALO_ACCESS_TOKEN=fake.access_token,
-               ZALO_REFRESH_TOKEN=fake.refresh_token, ZALO_API_BASE=fake.url, ZALO_OAUTH_BASE=fake.url,
-               SECRET_KEY="e2e", PYTHONUNBUFFERED="1", BOT_SPOOL_DIR=str(tmp_path / "spool"))
-    return env
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture(scope="module", params=["threads"] + (["redis"] if TEST_REDIS else []))
+@pytest.fixture(scope="module", params=["embedded"] + (["workers"] if TEST_PG else []))
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeZalo]]:
-    """A running `python -m bot serve` (plus `python -m bot worker` in Redis mode) and its FakeZalo."""
+    """`python -m bot serve` on SQLite answering in its own threads, or on PostgreSQL with two `worker` processes."""
     tmp_path = tmp_path_factory.mktemp(f"serve-{request.param}")
-    with FakeZalo() as fake:
+    with ExitStack() as stack:
+        fake = stack.enter_context(FakeZalo())
         port = free_port()
         fake.echo_to(f"http://127.0.0.1:{port}/webhooks/zalo", SECRET)  # as Zalo: every accepted send comes back
-        env = server_env(fake, tmp_path, port)
-        log = open(tmp_path / "server.log", "wb")
-        helpers = []
-        if request.param == "redis":
-            env["REDIS_URL"] = TEST_REDIS
-            # More job threads than the database pool's default room: each keeps two connections for good.
-            helpers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker", "--threads", "8"], cwd=ROOT, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT))
-        # Two workers explicitly (SQLite's default is one): the counters and claims must hold across processes.
-        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--workers", "2"],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs = Processes(tmp_path)
+        stack.callback(procs.stop_all)
+        if request.param == "embedded":
+            env = service_env(fake, port, f"sqlite:///{tmp_path / 'e2e.db'}")
+        else:
+            env = service_env(fake, port, stack.enter_context(pg_schema(TEST_PG)), BOT_ANSWER_THREADS="0")
+        # Two server processes: the counters and claims must hold across processes.
+        process = procs.start("serve", ["-m", "bot", "serve", "--host", "127.0.0.1", "--workers", "2"], env)
+        if request.param == "workers":
+            for n in range(2):
+                procs.start(f"worker-{n}", ["-m", "bot", "worker", "--threads", "2"], env)
         base = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return requests.get(base + "/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return process.poll() is not None  # stop waiting if it died
-
-        try:
-            assert wait_for(healthy, 30) and process.poll() is None, (tmp_path / "server.log").read_text()
-            yield base, fake
-        finally:
-            for started in [process, *helpers]:
-                stop(started)
-            log.close()
+        assert wait_healthy(base, process), procs.output(process)
+        yield base, fake
 
 
 def catalog_phrases(engine) -> list[str]:
@@ -159,8 +122,8 @@ def test_retries_signatures_and_health_on_the_real_server(server):
     event = citizen.event("phí làm căn cước")
     assert citizen.post(event).status_code == 200
     assert wait_for(lambda: len(fake.delivered()) == before + 1)
-    assert citizen.post(event).json()["result"] == "accepted"  # Zalo's retry: spooled, then found a duplicate
-    time.sleep(0.5)  # the spool's drainer stores it within its 20 ms gather; an answer would follow at once
+    assert citizen.post(event).json()["result"] == "duplicate"  # Zalo's retry
+    time.sleep(0.5)  # an answer to it would follow at once
     for _ in range(3):  # whichever gunicorn worker takes it, the rejections add up in one counter
         assert citizen.post(citizen.event("giả mạo"), secret="wrong").status_code == 401
     assert requests.post(base + "/webhooks/zalo", data=b"{}", timeout=5).status_code == 200  # Zalo's probe
@@ -206,52 +169,20 @@ def test_demo_banner_prints_a_working_signed_curl():
                             secret_key=settings.zalo_oa_secret_key, header=mac)
 
 
-def test_worker_without_redis_url_refuses_to_start(capsys):
-    import argparse
-
-    from webhooks.cli import cmd_worker
-
-    settings = Settings.from_env({"BOT_DEMO": "1"})
-    assert cmd_worker(argparse.Namespace(burst=True), settings) == 2
-    assert "REDIS_URL" in capsys.readouterr().err
-
-
-@pytest.mark.skipif(not TEST_REDIS, reason="TEST_REDIS_URL not set: the worker needs a Redis queue")
-def test_worker_gives_its_database_pool_room_for_every_job_thread(monkeypatch, tmp_path):
-    import argparse
-
-    from webhooks import cli, db
-    from webhooks.jobs import kept_pool_size
-
-    sizes: list[int | None] = []
-
-    class Recording(db.Database):
-        def __init__(self, url: str, **options):
-            sizes.append(options.get("pool_size"))
-            super().__init__(url, **options)
-
-    monkeypatch.setattr(db, "Database", Recording)
-    monkeypatch.setattr(cli, "freeze_startup_objects", lambda: None)  # not this test process's objects
-    settings = Settings.from_env({"BOT_DEMO": "1"}, database_url=f"sqlite:///{tmp_path / 'w.db'}",
-                                 redis_url=TEST_REDIS)
-    assert cli.cmd_worker(argparse.Namespace(burst=True, threads=8), settings) == 0
-    assert sizes[0] == kept_pool_size(8) == 18
-
-
 def test_serve_and_worker_are_registered_with_the_bot_cli():
     from bot.cli import build_parser
 
     args = build_parser().parse_args(["serve", "--port", "9999", "--workers", "1"])
-    assert (args.port, args.workers, args.func.__name__) == (9999, 1, "cmd_serve")
+    assert (args.port, args.workers, args.threads, args.func.__name__) == (9999, 1, 8, "cmd_serve")
     assert build_parser().parse_args(["worker", "--burst"]).func.__name__ == "cmd_worker"
-    assert build_parser().parse_args(["worker"]).threads == 4  # answering overlaps its database and Zalo waits
+    assert build_parser().parse_args(["worker"]).threads == 4
 
 
 def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
     from bot.replies import Button, Reply
-    from webhooks import migrate
-    from webhooks.db import Database
-    from webhooks.jobs import ConsoleClient, Services
+    from webhooks.services import ConsoleClient, Services
+    from webhooks.storage import migrate
+    from webhooks.storage.engine import Database
 
     demo = Settings.from_env({"BOT_DEMO": "1"}, database_url=f"sqlite:///{tmp_path / 'd.db'}").checked()
     migrate.upgrade(demo.database_url)
@@ -264,11 +195,3 @@ def test_demo_mode_shows_replies_instead_of_calling_zalo(tmp_path, caplog):
                              database_url=demo.database_url).checked()
     assert not isinstance(Services(settings=real, database=services.database, engines=object()).client,
                           ConsoleClient)
-
-
-def test_serve_defaults_to_two_processes_on_either_database():
-    from webhooks.cli import server_size
-
-    assert server_size("sqlite:///instance/bot.db", None, None) == (2, 8)  # SQLite writers queue on a lock file
-    assert server_size("postgresql+psycopg://u@h/db", None, None) == (2, 8)
-    assert server_size("sqlite:///instance/bot.db", 3, 2) == (3, 2)  # what the operator asked wins

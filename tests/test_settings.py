@@ -1,9 +1,10 @@
-"""Settings come from the environment in one place; missing secrets are named."""
+"""Settings come from the environment in one place per layer; missing secrets are named."""
 from __future__ import annotations
 
 import pytest
 
-from bot.settings import ConfigError, Settings
+from bot.settings import Settings as EngineSettings
+from webhooks.settings import ConfigError, Settings
 
 FULL = {"ZALO_APP_ID": "1", "ZALO_APP_SECRET": "s", "ZALO_OA_SECRET_KEY": "k", "ZALO_ACCESS_TOKEN": "a",
         "ZALO_REFRESH_TOKEN": "r"}
@@ -13,14 +14,28 @@ def test_defaults_without_environment():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("instance/bot.db")
     assert s.zalo_api_base == "https://openapi.zalo.me" and s.zalo_oauth_base == "https://oauth.zaloapp.com"
-    assert s.redis_url is None and s.port == 8000
+    assert (s.redis_url, s.port, s.answer_threads) == (None, 8000, 4)
+    assert s.engine == EngineSettings.from_env({})
 
 
-def test_values_from_environment():
-    s = Settings.from_env({**FULL, "DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://r", "PORT": "9000",
-                           "ZALO_API_BASE": "http://127.0.0.1:1/", "BOT_ANSWER_THRESHOLD": "0.5"})
-    assert (s.database_url, s.redis_url, s.port) == ("postgresql://x/y", "redis://r", 9000)
-    assert s.zalo_api_base == "http://127.0.0.1:1" and s.thresholds.answer == 0.5
+@pytest.mark.parametrize("variable, value, field, expected", [
+    ("DATABASE_URL", "postgresql://x/y", "database_url", "postgresql://x/y"),
+    ("REDIS_URL", "redis://r", "redis_url", "redis://r"),
+    ("PORT", "9000", "port", 9000),
+    ("ZALO_API_BASE", "http://127.0.0.1:1/", "zalo_api_base", "http://127.0.0.1:1"),
+    ("BOT_ANSWER_THREADS", "0", "answer_threads", 0),
+    ("BOT_POLL_SECONDS", "0.5", "poll_seconds", 0.5),
+    ("BOT_RETRY_CAP", "60", "retry_cap", 60.0),
+    ("BOT_REPLY_HORIZON_HOURS", "6", "reply_horizon_hours", 6.0),
+])
+def test_values_from_environment(variable, value, field, expected):
+    assert getattr(Settings.from_env({**FULL, variable: value}), field) == expected
+
+
+def test_the_engine_reads_only_its_own_settings():
+    engine = Settings.from_env({"BOT_ANSWER_THRESHOLD": "0.5", "BOT_CATALOG": "/x/p.yaml"}).engine
+    assert (engine.thresholds.answer, str(engine.catalog_path)) == (0.5, "/x/p.yaml")
+    assert not hasattr(engine, "database_url")
 
 
 @pytest.mark.parametrize("missing", sorted(FULL))

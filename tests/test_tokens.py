@@ -13,9 +13,9 @@ from typing import Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from webhooks.db import Database
-from webhooks.models import Base
-from webhooks.tokens import MemoryTokenStore, SqlTokenStore, TokenPair
+from webhooks.storage.engine import Database
+from webhooks.storage.models import Base
+from webhooks.zalo.tokens import MemoryTokenStore, SqlTokenStore, TokenPair
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 NO_PG = "TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -189,5 +189,5 @@ def test_sql_store_cache_expires(tmp_path, monkeypatch):
     assert mine.load().access_token == "access-1"
     other.save(TokenPair("access-2", "refresh-2"))
     later = time.monotonic() + 31
-    monkeypatch.setattr("webhooks.tokens.time.monotonic", lambda: later)
+    monkeypatch.setattr("webhooks.zalo.tokens.time.monotonic", lambda: later)
     assert mine.load().access_token == "access-2"

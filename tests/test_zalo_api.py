@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.replies import Button, Reply
-from bot.settings import Settings
+from webhooks.settings import Settings
 from tests.fake_zalo import INVALID_REFRESH_TOKEN, FakeZalo
 from tests.zalo_fixtures import fake_zalo  # noqa: F401  (pytest fixture)
-from webhooks.db import Database
-from webhooks.models import Base
-from webhooks.tokens import MemoryTokenStore, SqlTokenStore, TokenPair
-from webhooks.zalo import render
-from webhooks.zalo_api import SendResult, TokenRefreshError, ZaloClient, next_morning
+from webhooks.storage.engine import Database
+from webhooks.storage.models import Base
+from webhooks.zalo.tokens import MemoryTokenStore, SqlTokenStore, TokenPair
+from webhooks.zalo.rendering import render
+from webhooks.zalo.api import SendResult, TokenRefreshError, ZaloClient, next_morning
 
 USER = "246845883529197922"
 REPLY = Reply("Hồ sơ khai sinh gồm tờ khai và giấy chứng sinh.",
@@ -66,7 +66,8 @@ def test_unrenderable_message_is_permanent_without_a_request(fake_zalo):
     (-232, "permanent", "Quá 7 ngày công dân không tương tác (-232)"),
     (-240, "permanent", "v2.0"),
     (-244, "permanent", "chặn"),
-    (-999, "permanent", "chưa biết"),
+    (-999, "unknown", "chưa biết"),  # retried a few times before failing (outbox.retries)
+    (-1, "unknown", "chưa biết"),
     (-234, "night", "06:00"),
 ])
 def test_each_error_code_is_classified(fake_zalo, code, status, words):
@@ -95,16 +96,28 @@ def test_night_retry_is_the_next_six_oclock_in_vietnam(fake_zalo, now, morning):
     (lambda z: z.delay_next(1, 3.0), "retry"),  # client timeout 0.5 s
     (lambda z: z.drop_next(1), "retry"),
     (lambda z: z.down(), "retry"),
-    (lambda z: z.http_status_next(1, 502), "retry"),
-    (lambda z: z.http_status_next(1, 503), "retry"),
+    *[(lambda z, s=s, b=b: z.http_status_next(1, s, body=b), "retry")
+      for s in (500, 502, 503, 504, 408, 429) for b in (b"<html>x</html>", b"", b'{"error": 500}', b'{"error": -1}',
+                                                         b'{"error": -201}')],
     (lambda z: z.http_status_next(1, 200), "retry"),  # 200 with a body that is not JSON
     (lambda z: z.http_status_next(1, 404), "permanent"),
+    (lambda z: z.http_status_next(1, 400, body=b""), "permanent"),
 ])
 def test_network_failures(fake_zalo, script, status):
     script(fake_zalo)
     result = client_for(fake_zalo).send(USER, REPLY)
-    assert result.status == status and result.error_code is None and result.message
+    assert result.status == status and result.message
     assert fake_zalo.refreshes == []
+
+
+def test_a_refused_connection_is_retried(fake_zalo):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = client_for(fake_zalo, zalo_api_base=f"http://127.0.0.1:{port}").send(USER, REPLY)
+    assert result.status == "retry" and "Không kết nối được Zalo" in result.message
 
 
 def test_back_up_after_down(fake_zalo):

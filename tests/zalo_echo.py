@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from webhooks.zalo import SIGNATURE_HEADER, sign
+from webhooks.zalo.signature import SIGNATURE_HEADER, sign
 
 
 def echo_payload(app_id: str, oa_id: str, record: Any) -> dict[str, Any]:

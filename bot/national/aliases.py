@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import schema
-from bot.normalize import clean
+from bot.text import clean
 from bot.yaml_source import Problem, position, read_yaml, validate
 
 

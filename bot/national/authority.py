@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.normalize import fold
+from bot.text import fold
 
 # Folded pattern -> plain name, first match wins; a matched span is blanked so that "Chủ tịch UBND xã"
 # is not read again as "UBND xã".

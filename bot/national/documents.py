@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from bot.national.records import Issue
-from bot.normalize import fold
+from bot.text import fold
 
 DOC_HEADER = "Tên giấy tờMẫu đơn, tờ khaiSố lượng"
 LAW_HEADER = "Tên văn bản pháp lýMã văn bản"

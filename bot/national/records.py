@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from bot.text import clean
+
 # What a reply may say when the portal's table settles no figure.
 SEE_PAGE = "xem trang thủ tục"
 CHANNEL_KINDS = ("Trực tiếp", "Trực tuyến", "Dịch vụ bưu chính")
@@ -94,8 +96,6 @@ class NationalIndex:
 
     def search(self, query: str, limit: int = 50) -> list[NationalRecord]:
         """Records whose code, name or an alias contains every word of `query` (diacritics ignored)."""
-        from bot.normalize import clean
-
         words = clean(query).split()
         if not words:
             return []
@@ -109,6 +109,4 @@ class NationalIndex:
 
     @cached_property
     def _haystacks(self) -> list[tuple[NationalRecord, str]]:
-        from bot.normalize import clean  # local: bot.normalize imports the catalog module
-
         return [(r, " " + clean(" ".join((r.code, r.name, *r.aliases))) + " ") for r in self.records.values()]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.normalize import fold
+from bot.text import fold
 
 LEVELS = ("Cấp bộ", "Cấp tỉnh", "Cấp xã", "Cơ quan khác")
 LOCAL_LEVELS = ("Cấp xã", "Cấp tỉnh")

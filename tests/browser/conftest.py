@@ -14,12 +14,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot.dialogue import EngineHolder
-from bot.settings import Settings
+from bot.settings import Settings as EngineSettings
+from webhooks.settings import Settings
 from tests.conftest import signed_headers
 from tests.test_admin_support import PASSWORD, text_event
 from webhooks import create_app
 from webhooks.admin.accounts import create_user
-from webhooks.db import Database
+from webhooks.storage.engine import Database
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,17 +68,17 @@ def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo) -> Iterator[Li
     shutil.copytree(ROOT / "intents", tmp_path / "intents")
     shutil.copy(sqlite_template, tmp_path / "bot.db")
     url = f"sqlite:///{tmp_path / 'bot.db'}"
+    engine = EngineSettings.from_env({}, catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents")
     settings = Settings.from_env({}, database_url=url, zalo_oa_secret_key="browser-oa-secret",
-                                 secret_key="browser-secret", catalog_path=tmp_path / "procedures.yaml",
-                                 intents_dir=tmp_path / "intents", delivery_base_delay=0.01,
+                                 secret_key="browser-secret", engine=engine, retry_base=0.01,
                                  **fake_zalo.settings_overrides()).checked()
     database = Database(url)
     with database.session() as s:
         create_user(s, "hoa", PASSWORD, "reviewer", by="test")
         create_user(s, "lan", PASSWORD, "admin", by="test")
-    app = create_app({"SETTINGS": settings, "DATABASE": database, "ENGINES": EngineHolder(settings),
-                      "DISPATCH_MODE": "threads", "TESTING": True})
-    app.extensions["bot.dispatcher"].start()
+    app = create_app({"SETTINGS": settings, "DATABASE": database, "ENGINES": EngineHolder(engine),
+                      "TESTING": True})
+    app.extensions["bot.workers"].start()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -87,7 +88,7 @@ def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo) -> Iterator[Li
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        app.extensions["bot.dispatcher"].stop()
+        app.extensions["bot.workers"].stop()
         database.dispose()
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import LiveServer, live_server, page, shot, wait_for  # noqa: F401
 from tests.test_admin_support import PASSWORD
-from webhooks.models import Handoff, Message
+from webhooks.storage.models import Handoff, Message
 
 QUESTION = "đứa nhỏ mới đẻ thì ra xã lấy cái giấy gì trước tiên"
 XSS = ['<script>alert("xss")</script>', '"><img src=x onerror=alert(1)>']

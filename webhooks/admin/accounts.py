@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webhooks.models import AuditLog, User
+from webhooks.storage.models import AuditLog, User
 
 ROLES = ("reviewer", "admin")
 ROLE_LABELS = {"reviewer": "Tổ công nghệ số", "admin": "Quản trị viên"}

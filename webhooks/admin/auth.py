@@ -12,12 +12,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from bot.settings import Settings
-from webhooks.admin import bp, login_manager
+from webhooks.settings import Settings
+from webhooks.admin.blueprint import bp, login_manager
 from webhooks.admin.accounts import audit, authenticate
 from webhooks.admin.forms import LoginForm
-from webhooks.db import get_session
-from webhooks.models import User
+from webhooks.storage.engine import get_session
+from webhooks.storage.models import User
 
 F = TypeVar("F", bound=Callable)
 LOGIN_LIMIT = "5 per minute"
@@ -133,6 +133,6 @@ def open_handoff_count() -> int:
     """Open handoffs, for the badge in the menu."""
     from sqlalchemy import func
 
-    from webhooks.models import Handoff
+    from webhooks.storage.models import Handoff
 
     return get_session().scalar(select(func.count()).select_from(Handoff).where(Handoff.closed_at.is_(None))) or 0

@@ -1,4 +1,4 @@
-"""`python -m bot users add|list|disable|enable|passwd` and `python -m bot bench-admin`."""
+"""`python -m bot users add|list|disable|enable|passwd`."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,9 @@ import getpass
 import sys
 from typing import Any, Callable, TextIO
 
-from bot.settings import Settings
+from webhooks.settings import Settings
 from webhooks.admin import accounts
-from webhooks.db import Database
+from webhooks.storage.engine import Database
 
 CLI_USER = "cli"  # who the audit log names for changes made from the command line
 
@@ -49,7 +49,7 @@ def set_password(database: Database, username: str, password: str) -> None:
 
 
 def _database(settings: Settings) -> Database:
-    from webhooks import migrate
+    from webhooks.storage import migrate
 
     database = Database(settings.database_url)
     migrate.upgrade(database)  # accounts are often created before the first `serve`
@@ -83,9 +83,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings | None = None,
 
 
 def register(subparsers: Any) -> None:
-    """Add `users` and `bench-admin` to `python -m bot`."""
-    from webhooks.admin.bench import register as register_bench
-
+    """Add `users` to `python -m bot`."""
     users = subparsers.add_parser("users", help="quản lý tài khoản bảng điều khiển")
     actions = users.add_subparsers(dest="action", required=True)
     p = actions.add_parser("add", help="tạo tài khoản (mật khẩu hỏi khi chạy, hoặc đọc từ stdin)")
@@ -95,5 +93,4 @@ def register(subparsers: Any) -> None:
     for name, text in (("disable", "khoá tài khoản"), ("enable", "mở khoá tài khoản"),
                        ("passwd", "đặt mật khẩu mới (hỏi khi chạy, hoặc đọc từ stdin)")):
         actions.add_parser(name, help=text).add_argument("username")
-    users.set_defaults(func=cmd_users)
-    register_bench(subparsers)
+    users.set_defaults(func=lambda args, _engine_settings=None: cmd_users(args))  # reads the service's settings

@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.settings import Thresholds
-from webhooks.models import ClusterMark, Message
+from webhooks.storage.models import ClusterMark, Message
 
 SIMILARITY = 85  # token_set_ratio at or above which two phrasings are one question
 MERGE_LIMIT = 400  # fuzzy merging among the biggest groups only; the long tail stays exact

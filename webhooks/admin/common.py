@@ -9,9 +9,9 @@ from typing import Any, Sequence
 from flask import current_app
 from flask_login import current_user
 
-from bot.settings import Settings
-from webhooks.admin import bp, engine_holder
-from webhooks.outbound import as_utc
+from webhooks.settings import Settings
+from webhooks.admin.blueprint import bp, engine_holder
+from webhooks.outbox.writing import as_utc
 
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
 VN = dt.timezone(dt.timedelta(hours=7), "ICT")

@@ -9,7 +9,7 @@ from flask import Response, current_app, render_template, request, stream_with_c
 from flask_login import current_user
 from sqlalchemy import select
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.common import local
@@ -17,8 +17,8 @@ from webhooks.admin.forms import PeriodForm
 from webhooks.admin.replying import pseudonym
 from webhooks.admin.stats import utc_bounds
 from webhooks.admin.views_stats import period_from
-from webhooks.db import get_db, get_session
-from webhooks.models import Citizen, Message
+from webhooks.storage.engine import get_db, get_session
+from webhooks.storage.models import Citizen, Message
 
 HEADER = ("thoi_gian", "ma_nguoi_dan", "cau_hoi", "y_dinh", "ket_qua", "diem")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -1,6 +1,7 @@
 """Staff replies to citizens through Zalo, within the 7-day window, with pseudonymous citizen ids."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from bot.replies import Reply
-from webhooks.models import Citizen
-from webhooks.outbound import as_utc, queue_replies, within_window
+from webhooks.storage.models import Citizen
+from webhooks.outbox.writing import as_utc, deadline, within_window, write_replies
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,18 @@ def send_staff_reply(session: Session, citizens: list[Citizen], text: str, usern
                                     f"Đã quá 7 ngày kể từ lần nhắn cuối ({when}); Zalo không cho gửi tin tư vấn. "
                                     "Hãy liên hệ người dân bằng cách khác."))
         else:
-            outbox = queue_replies(session, citizen=citizen, source=None, replies=[Reply(text)], sent_by=username)
-            results.append(Delivery(citizen.id, label, True, outbox_ids=tuple(o.id for o in outbox)))
+            horizon = dt.timedelta(hours=current_app.config["SETTINGS"].reply_horizon_hours)
+            ids = write_replies(session.connection(), citizen_id=citizen.id, zalo_id=citizen.zalo_id, source_id=None,
+                                replies=[Reply(text)], sent_by=username,
+                                expires_at=deadline(citizen.last_interaction, horizon))
+            results.append(Delivery(citizen.id, label, True, outbox_ids=tuple(ids)))
     return results
 
 
 def dispatch(deliveries: list[Delivery]) -> None:
-    """Hand the queued outbox rows to the delivery workers (after the commit)."""
-    try:
-        from webhooks.dispatch import get_dispatcher
-    except ImportError:  # workers poll the outbox anyway
-        return
-    dispatcher = get_dispatcher(current_app)
-    for delivery in deliveries:
-        for outbox_id in delivery.outbox_ids:
-            dispatcher.submit_delivery(outbox_id)
+    """Wake the claim loop for the queued rows (after the commit; without it they go at its next look)."""
+    if any(delivery.outbox_ids for delivery in deliveries):
+        current_app.extensions["bot.workers"].wake()
 
 
 def summary(deliveries: list[Delivery]) -> tuple[str, list[str]]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webhooks.models import Message
-from webhooks.outbound import as_utc
+from webhooks.storage.models import Message
+from webhooks.outbox.writing import as_utc
 
 OUTCOMES = ("answered", "clarified", "fallback", "handoff", "emergency")
 VN = dt.timezone(dt.timedelta(hours=7))

@@ -11,12 +11,12 @@ from bot.catalog import CatalogError, Entry
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.lint import STALE_AFTER, lint
 from bot.national import NationalIndex, load_national
-from webhooks.admin import bp, engine_holder
+from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PhrasingsForm
-from webhooks.db import get_session
+from webhooks.storage.engine import get_session
 
 KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
 NATIONAL_RESULTS = 50  # matches listed for one search
@@ -46,7 +46,7 @@ def _national() -> NationalIndex | None:
     """The national index as the files are now (None when it does not load: the lint report says why)."""
     conf = settings()
     try:
-        return load_national(conf.national_index, conf.national_aliases)
+        return load_national(conf.engine.national_index, conf.engine.national_aliases)
     except CatalogError:
         return None
 
@@ -58,7 +58,8 @@ def catalog():
     over it; then the lint report."""
     today = dt.datetime.now(VN).date()
     conf = settings()
-    problems = lint(conf.catalog_path, conf.intents_dir, today, conf.national_index, conf.national_aliases)
+    problems = lint(conf.engine.catalog_path, conf.engine.intents_dir, today,
+                    national_index=conf.engine.national_index, national_aliases=conf.engine.national_aliases)
     rows = _rows(today)
     holder_error = getattr(engine_holder(), "last_error", None)
     national, query = _national(), (request.args.get("q") or "").strip()[:100]
@@ -87,7 +88,7 @@ def catalog_entry(entry_id: str):
         lines = [line for line in (form.text.data or "").splitlines() if line.strip()]
         conf = settings()
         try:
-            result = add_phrasings(conf.catalog_path, conf.intents_dir, entry.id, lines)
+            result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, lines)
         except CatalogEditError as exc:
             form.text.errors = [str(exc), *exc.problems[:5]]
         else:

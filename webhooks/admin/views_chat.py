@@ -8,11 +8,11 @@ from typing import Any
 from flask import current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.common import engine
 from webhooks.admin.forms import ActionForm, ChatForm
-from webhooks.db import get_session
-from webhooks.state_store import SqlStateStore
+from webhooks.storage.engine import get_session
+from webhooks.storage.state import SqlStateStore
 
 TRANSCRIPT_TURNS = 20
 _lock = threading.Lock()
@@ -46,7 +46,7 @@ def chat():
     if form.validate_on_submit():
         db = get_session()
         text = (form.text.data or "").strip()
-        turn = engine().respond(_user_key(), text, SqlStateStore(db))
+        turn = engine().respond(_user_key(), text, SqlStateStore(db.connection()))
         db.commit()
         _transcript().append(_turn_view(text, turn))
         return redirect(url_for("admin.chat"))
@@ -61,7 +61,7 @@ def chat():
 def chat_reset():
     """Start the test conversation over."""
     db = get_session()
-    SqlStateStore(db).delete(_user_key())
+    SqlStateStore(db.connection()).delete(_user_key())
     db.commit()
     _transcript().clear()
     return redirect(url_for("admin.chat"))

@@ -7,13 +7,13 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import audit
 from webhooks.admin.forms import ActionForm, ReplyForm
 from webhooks.admin.replying import dispatch, pseudonym, send_staff_reply, summary
-from webhooks.db import get_session
-from webhooks.models import Citizen, Handoff, Message
-from webhooks.outbound import within_window
+from webhooks.storage.engine import get_session
+from webhooks.storage.models import Citizen, Handoff, Message
+from webhooks.outbox.writing import within_window
 
 CONVERSATION_LENGTH = 50
 

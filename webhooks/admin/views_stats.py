@@ -7,13 +7,13 @@ from flask import render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.clusters import build_clusters
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PeriodForm
 from webhooks.admin.stats import OUTCOMES, collect, column_chart, row_chart, utc_bounds
-from webhooks.db import get_session
-from webhooks.models import Message
+from webhooks.storage.engine import get_session
+from webhooks.storage.models import Message
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -42,7 +42,7 @@ def stats():
     data = collect(db, start, end)
     entries = engine().catalog.entries
     lo, hi = utc_bounds(start, end)
-    unanswered = build_clusters(db, settings().thresholds, since=lo, until=hi)[:10]
+    unanswered = build_clusters(db, settings().engine.thresholds, since=lo, until=hi)[:10]
     days = column_chart([(d.strftime("%d/%m"), n) for d, n in data.per_day])
     shares = row_chart([(o, data.outcomes.get(o, 0)) for o in OUTCOMES], width=100)
     top = row_chart([(entries[i].title if i in entries else i, n) for i, n in data.top_entries], width=100)

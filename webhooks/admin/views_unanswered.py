@@ -10,22 +10,22 @@ from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.state import MemoryStateStore
-from webhooks.admin import bp, engine_holder
+from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster
 from webhooks.admin.common import PERIODS, engine, paginate, period_days, settings, since
 from webhooks.admin.forms import AttachForm, MarkForm, ReplyForm, choices
 from webhooks.admin.replying import dispatch, pseudonym, send_staff_reply, summary
-from webhooks.db import get_session
-from webhooks.models import Citizen, Message
-from webhooks.outbound import within_window
+from webhooks.storage.engine import get_session
+from webhooks.storage.models import Citizen, Message
+from webhooks.outbox.writing import within_window
 
 MAX_PHRASINGS = 12
 SEARCH_LIMIT = 8
 
 
 def _clusters(days: int) -> list[Cluster]:
-    return build_clusters(get_session(), settings().thresholds, since(days))
+    return build_clusters(get_session(), settings().engine.thresholds, since(days))
 
 
 def _details(cluster: Cluster, examples: int) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def attach():
     entry_id = (form.entry_id.data or "").strip()
     conf = settings()
     try:
-        result = add_phrasings(conf.catalog_path, conf.intents_dir, entry_id, form.phrasings.data)
+        result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry_id, form.phrasings.data)
     except CatalogEditError as exc:
         form.entry_id.errors = [str(exc), *exc.problems[:5]]
         return _render_cluster(found, days, 400, attach=form)

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from webhooks.admin import bp
+from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import ROLE_LABELS, AccountError, create_user, list_users, set_active, set_password, set_role
 from webhooks.admin.auth import role_required
 from webhooks.admin.forms import NewUserForm, UserChangeForm
-from webhooks.db import get_session
+from webhooks.storage.engine import get_session
 
 
 def _render(status: int = 200, new: NewUserForm | None = None, change: UserChangeForm | None = None,

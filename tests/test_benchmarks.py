@@ -1,0 +1,42 @@
+"""The benchmarks run and report what they claim (tiny numbers, no timing asserted)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import __main__ as entry
+from benchmarks.load import percentiles
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([], {"p50": None, "p95": None, "p99": None, "max": None}),
+    ([5.0], {"p50": 5.0, "p95": 5.0, "p99": 5.0, "max": 5.0}),
+])
+def test_percentiles(values, expected):
+    assert percentiles(values) == expected
+
+
+def test_an_unknown_benchmark_is_refused(capsys):
+    assert entry.main(["nope"]) == 2 and "usage" in capsys.readouterr().err
+
+
+def test_the_admin_benchmark_reports_its_page(capsys):
+    from benchmarks.admin import run
+
+    assert run(questions=300, repeat=2) > 0
+    assert "300 câu hỏi chưa trả lời" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(240)
+def test_the_webhook_benchmark_answers_every_message_once(capsys):
+    code = entry.main(["webhook", "--json", "--backends", "sqlite", "--rate", "20", "--duration", "2",
+                       "--warmup", "1", "--seconds", "1", "--clients", "4", "--settle", "30"])
+    report = json.loads(capsys.readouterr().out)
+    assert code in (0, 1)  # 1 only when a speed target is missed on this machine
+    (result,) = report["backends"]
+    sustained, burst = result["sustained"], result["burst"]
+    assert (sustained["sent"], sustained["lost"], sustained["duplicated"], sustained["non_200"]) == (60, 0, 0, 0)
+    assert 38 <= sustained["measured"] <= 42  # the warm-up's messages are left out of the latency figures
+    assert burst["webhook"]["requests"] > 0 and burst["webhook"]["non_200"] == 0 and burst["bare"]["rps"] > 0
+    assert burst["backlog_answered_s"] is not None and result["targets"]["none_lost"] is True

@@ -1,0 +1,1 @@
+"""The outbox: replies written before they are sent, claimed with a lease in per-citizen order, sent, retried."""

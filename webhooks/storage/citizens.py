@@ -1,0 +1,56 @@
+"""Citizen rows: created or touched on every contact (one upsert), deleted on user_withdraw."""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, delete, update
+
+from webhooks.storage.engine import dialect_insert
+from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=None)  # built once per kind: building a statement costs more than running it
+def _upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
+    insert = dialect_insert(dialect, Citizen.__table__)
+    changes: dict[str, Any] = {}
+    if interacted:
+        changes["last_interaction"] = insert.excluded.last_interaction
+    if sets_following:
+        changes["following"] = insert.excluded.following
+    # Nothing to change still needs a DO UPDATE: DO NOTHING returns no row (hence no id) on conflict,
+    # and the update is what locks the row for the rest of the transaction.
+    return insert.on_conflict_do_update(index_elements=["zalo_id"], set_=changes or {
+        "zalo_id": insert.excluded.zalo_id}).returning(Citizen.__table__.c.id)
+
+
+def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:
+    """The id of the citizen row for `zalo_id`, created on first contact and locked until the caller commits.
+
+    last_interaction (the start of Zalo's 7-day window) moves on `interacted`; `following` when given.
+    """
+    now = utcnow()
+    values = {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
+              "following": True if following is None else following}
+    return conn.execute(_upsert(conn.dialect.name, interacted, following is not None), values).scalar_one()
+
+
+def forget_citizen(conn: Connection, zalo_id: str) -> None:
+    """Delete everything stored about a citizen (user_withdraw), in the caller's transaction.
+
+    The citizen row is taken first (created if absent): a message of theirs being stored, or an
+    answer being written, holds that row too, so it either commits before the deletion sees
+    everything, or finds the citizen gone and writes nothing.
+    """
+    citizen_id = upsert_citizen_id(conn, zalo_id, interacted=False)
+    conn.execute(delete(ConversationRow).where(ConversationRow.zalo_id == zalo_id))
+    conn.execute(delete(Outbox).where(Outbox.zalo_id == zalo_id))
+    # Explicit deletes rather than FK cascades: SQLite only cascades with its foreign_keys pragma on.
+    conn.execute(delete(Handoff).where(Handoff.citizen_id == citizen_id))
+    conn.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
+    conn.execute(delete(Message).where(Message.citizen_id == citizen_id))
+    conn.execute(delete(Citizen).where(Citizen.id == citizen_id))
+    log.info("user_withdraw: deleted stored data of citizen %s", citizen_id)
