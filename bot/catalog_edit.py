@@ -30,12 +30,13 @@ class CatalogEditError(Exception):
 
 @dataclass(frozen=True)
 class EditResult:
-    """What an edit changed: the file written, the phrasings added and the backup kept."""
+    """What an edit changed: the file written, the phrasings added (or removed) and the backup kept."""
 
     path: Path
     added: tuple[str, ...]
     skipped: tuple[str, ...]
     backup: Path
+    removed: tuple[str, ...] = ()
 
 
 def history_dir_for(catalog_path: Path) -> Path:
@@ -148,3 +149,25 @@ def add_phrasings(catalog_path: Path, intents_dir: Path, entry_id: str, phrasing
         _validate_copy(catalog_path, intents_dir, path, new_text)
         backup = _write_atomically(path, new_text, history_dir)
     return EditResult(path=path, added=tuple(added), skipped=tuple(skipped), backup=backup)
+
+
+def remove_phrasings(catalog_path: Path, intents_dir: Path, entry_id: str, phrasings: list[str],
+                     history_dir: Path | None = None) -> EditResult:
+    """Take phrasings out of an entry's questions: validated (an entry keeps its minimum), atomic, backed up."""
+    catalog_path, intents_dir = Path(catalog_path), Path(intents_dir)
+    history_dir = Path(history_dir) if history_dir else history_dir_for(catalog_path)
+    wanted = {" ".join(p.split()) for p in phrasings if p and p.strip()}
+    if not wanted:
+        raise CatalogEditError("Chưa chọn câu nào để xoá")
+    with _locked(history_dir):
+        path, tree, node = _locate(catalog_path, intents_dir, entry_id)
+        questions = node["questions"]
+        gone = [q for q in questions if " ".join(str(q).split()) in wanted]
+        if not gone:
+            raise CatalogEditError("Các câu này không còn trong mục")
+        for question in gone:
+            questions.remove(question)
+        new_text = _dump(tree)
+        _validate_copy(catalog_path, intents_dir, path, new_text)  # e.g. fewer than the minimum of phrasings
+        backup = _write_atomically(path, new_text, history_dir)
+    return EditResult(path=path, added=(), skipped=(), backup=backup, removed=tuple(str(q) for q in gone))

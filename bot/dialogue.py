@@ -99,6 +99,10 @@ class Engine:
         """Welcome message with the numbered menu."""
         return compose.welcome(self.catalog.commune, self.catalog.menu)
 
+    def handoff_expired(self) -> Reply:
+        """Sent when a hand-over closes itself because no staff member answered in time."""
+        return compose.handoff_expired(self.catalog.commune)
+
     def media_reply(self) -> Reply:
         """Polite reply to images, stickers, audio, files…"""
         return compose.media_reply()

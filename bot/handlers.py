@@ -165,12 +165,12 @@ def correction(ctx: Context, answered: str | None = None) -> Turn:
     rest = ctx.engine.corrections.strip_leading(ctx.text, ctx.normalized) or ""
     if len(rest.split()) >= 2:  # "không phải, tôi hỏi làm lại giấy khai sinh": answer that instead
         restated = matched(_restated(ctx, rest))
-        return replace(restated, review="wrong_answer", report=report)
+        return replace(restated, report=report)
     options = [i for i in state.alternatives if ctx.engine.lookup(i) is not None and i != report["answered"]][:3]
     state.options, state.pending_part, state.last_entry = options, None, None
     titles = [ctx.engine.title_of(i) for i in options]
     return Turn((compose.wrong_answer(titles),), "wrong_answer", normalized=ctx.normalized,
-                 clarify=tuple(state.options), review="wrong_answer", report=report)
+                 clarify=tuple(state.options), report=report)
 
 
 def _restated(ctx: Context, rest: str) -> Context:

@@ -25,8 +25,9 @@ class Turn:
     clarify: tuple[str, ...] = ()
     normalized: str = ""
     handoff: str | None = None  # "open" | "close": the citizen asked for staff, or came back to the bot
-    review: str | None = None  # why staff should look although it was answered: wrong_answer | unsure
-    report: dict[str, Any] | None = None  # a wrong answer: {"question", "answered", "said"}
+    review: str | None = None  # this message was answered, but staff should look: "unsure" (low score or margin)
+    # The citizen said the previous answer missed: {"question", "answered", "said"}, for the review queue
+    report: dict[str, Any] | None = None
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """Real processes for end-to-end tests and benchmarks: `serve`, `worker`, nginx in front, a cuttable TCP proxy."""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import signal
+import tempfile
 import socket
 import subprocess
 import sys
@@ -23,6 +26,21 @@ OA_SECRET = "live-oa-secret-key"
 NGINX = Path("/usr/sbin/nginx")
 
 
+def real_commune(catalog_text: str) -> str:
+    """The shipped catalog with its example commune replaced by plausible real data (a live server refuses examples)."""
+    text = catalog_text.replace("example: true", "example: false")
+    text = re.sub(r"0123 456 (\d{3})", lambda m: f"0912 345 {m.group(1)}", text)
+    return re.sub(r" ?\(?VÍ DỤ[^\"\n)]*\)?", "", text)
+
+
+@functools.lru_cache(maxsize=None)
+def live_catalog() -> Path:
+    """A procedures.yaml a non-demo server starts on (written once per test run)."""
+    path = Path(tempfile.mkdtemp(prefix="live-catalog-")) / "procedures.yaml"
+    path.write_text(real_commune((ROOT / "procedures.yaml").read_text(encoding="utf-8")), encoding="utf-8")
+    return path
+
+
 def free_port() -> int:
     """A free loopback port."""
     with socket.socket() as s:
@@ -37,7 +55,8 @@ def service_env(fake: Any, port: int, database_url: str, **extra: str) -> dict[s
     env.update(PORT=str(port), DATABASE_URL=database_url, ZALO_OA_SECRET_KEY=OA_SECRET, ZALO_APP_ID=fake.app_id,
                ZALO_APP_SECRET=fake.app_secret, ZALO_ACCESS_TOKEN=fake.access_token,
                ZALO_REFRESH_TOKEN=fake.refresh_token, ZALO_API_BASE=fake.url, ZALO_OAUTH_BASE=fake.url,
-               SECRET_KEY="live", PYTHONUNBUFFERED="1", **extra)
+               SECRET_KEY="live", PYTHONUNBUFFERED="1", BOT_CATALOG=str(live_catalog()),
+               BOT_INTENTS=str(ROOT / "intents"), **extra)
     return env
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
+from bot.catalog import load_catalog
 from bot.national import load_national
 from tests.test_admin_support import (add_citizen, add_question, admin, admin_app, admin_client,  # noqa: F401
                                       admin_settings, catalog_copy, post, reviewer, users)
@@ -34,6 +35,19 @@ def _seed(app, db):
     add_question(db, engine, c, "gặp cán bộ", outcome="handoff", score=0.9, intent="handoff")
     add_question(db, engine, c, "chuyện xưa", outcome="fallback", at=NOW - dt.timedelta(days=100))
     return c
+
+
+def test_stats_count_every_kind_of_question_but_not_system_events(admin_app, db):
+    engine = _engine(admin_app)
+    c = add_citizen(db, "s-2")
+    for outcome in ("out_of_scope", "smalltalk", "wrong_answer", "waiting", "emergency", "system", "ignored"):
+        add_question(db, engine, c, f"câu {outcome}", outcome=outcome)
+    today = dt.datetime.now(VN).date()
+    with db.session() as s:
+        data = collect(s, today, today)
+    assert data.outcomes == {"out_of_scope": 1, "smalltalk": 1, "wrong_answer": 1, "waiting": 1, "emergency": 1}
+    html = admin_app.jinja_env.filters["outcome_label"]("out_of_scope")
+    assert html == "Ngoài phạm vi"
 
 
 def test_stats_counts(admin_app, db):
@@ -158,3 +172,34 @@ def test_catalog_page_lists_and_searches_the_national_index(admin, admin_app, tm
                                            engine=replace(engine_settings, national_aliases=broken))
     html = admin.get("/admin/danh-muc?q=tach ho").get_data(as_text=True)
     assert "Không nạp được chỉ mục quốc gia" in html and f"{broken}:2:5: code 9.999999 is not in the national index" in html
+
+
+def test_taught_phrasings_are_listed_removed_and_put_back(admin, admin_app, admin_settings, db):
+    from bot.state import MemoryStateStore
+
+    text = "đứa nhỏ mới đẻ thì ra xã lấy cái giấy gì trước tiên"
+    assert post(admin, "/admin/danh-muc/khai-sinh", {"text": text}).status_code == 302
+    page = admin.get("/admin/danh-muc/khai-sinh").get_data(as_text=True)
+    assert "Câu tổ công nghệ số đã dạy (1)" in page and text in page
+    assert post(admin, "/admin/danh-muc/khai-sinh/xoa-cau", {"phrasing": text}).status_code == 302
+    catalog = load_catalog(admin_settings.engine.catalog_path, admin_settings.engine.intents_dir)
+    assert text not in catalog.entries["khai-sinh"].questions
+    with admin_app.app_context():
+        assert engine_holder().get().respond("p", text, MemoryStateStore()).score != 1.0  # no longer taught
+    with db.session() as s:
+        removal = s.scalars(select(AuditLog).where(AuditLog.action == "catalog.phrasing_removed")).one()
+        assert removal.username == "lan" and removal.detail["removed"] == [text]
+    page = admin.get("/admin/danh-muc/khai-sinh").get_data(as_text=True)
+    assert "Câu đã xoá gần đây" in page and text in page
+    assert post(admin, "/admin/danh-muc/khai-sinh/khoi-phuc-cau", {"phrasing": text}).status_code == 302
+    catalog = load_catalog(admin_settings.engine.catalog_path, admin_settings.engine.intents_dir)
+    assert text in catalog.entries["khai-sinh"].questions
+
+
+def test_adding_to_the_emergency_entry_asks_for_confirmation(admin, admin_settings):
+    emergency = admin_settings.engine.intents_dir / "khan-cap.yaml"
+    before = emergency.read_bytes()
+    unconfirmed = post(admin, "/admin/danh-muc/khan-cap", {"text": "ông ấy lên cơn co rút"})
+    assert unconfirmed.status_code == 400 and "xác nhận" in unconfirmed.get_data(as_text=True)
+    assert emergency.read_bytes() == before
+    assert post(admin, "/admin/danh-muc/khan-cap", {"text": "ông ấy lên cơn co rút", "confirm": "y"}).status_code == 302

@@ -244,3 +244,54 @@ def test_fuzzy_merge_is_limited_to_the_biggest_groups(admin_app, db, monkeypatch
     assert [cl.count for cl in _clusters(admin_app, db)] == [4]
     monkeypatch.setattr(clusters, "MERGE_LIMIT", 1)  # the near-duplicate is now in the exact-only tail
     assert [cl.count for cl in _clusters(admin_app, db)] == [3, 1]
+
+
+def _taught_emergency(app, db) -> tuple[str, str]:
+    text = "ông hàng xóm lên cơn giật giật rồi"
+    add_question(db, _engine(app), add_citizen(db, "z-k"), text)
+    return text, _clusters(app, db)[0].key
+
+
+def test_a_reviewer_cannot_teach_into_emergency_or_handoff(reviewer, admin_app, admin_settings, db):
+    text, key = _taught_emergency(admin_app, db)
+    before = (admin_settings.engine.intents_dir / "khan-cap.yaml").read_bytes()
+    for entry in ("khan-cap", "handoff"):
+        refused = post(reviewer, "/admin/cau-hoi/day-bot", {"key": key, "entry_id": entry, "phrasings": [text],
+                                                            "confirm": "y"})
+        assert refused.status_code == 403 and "Chỉ quản trị viên" in refused.get_data(as_text=True)
+    assert (admin_settings.engine.intents_dir / "khan-cap.yaml").read_bytes() == before
+
+
+def test_an_admin_teaches_an_emergency_after_confirming(admin, admin_app, admin_settings, db):
+    text, key = _taught_emergency(admin_app, db)
+    emergency = admin_settings.engine.intents_dir / "khan-cap.yaml"
+    before = emergency.read_bytes()
+    unconfirmed = post(admin, "/admin/cau-hoi/day-bot", {"key": key, "entry_id": "khan-cap", "phrasings": [text]})
+    assert unconfirmed.status_code == 400 and "xác nhận" in unconfirmed.get_data(as_text=True)
+    assert emergency.read_bytes() == before
+    confirmed = post(admin, "/admin/cau-hoi/day-bot",
+                     {"key": key, "entry_id": "khan-cap", "phrasings": [text], "confirm": "y"})
+    assert confirmed.status_code == 302
+    assert _engine(admin_app).respond("probe", text, MemoryStateStore()).outcome == "emergency"
+
+
+def test_weak_guesses_are_not_one_tap_targets(reviewer, admin_app, db):
+    weak = admin_app.config["SETTINGS"].engine.thresholds.clarify / 2
+    add_question(db, _engine(admin_app), add_citizen(db, "z-w"), "cái này là sao vậy trời",
+                 candidates=[{"id": "khai-sinh", "score": weak}, {"id": "khan-cap", "score": weak}])
+    key = _clusters(admin_app, db)[0].key
+    html = reviewer.get(f"/admin/cau-hoi/nhom?key={key}").get_data(as_text=True)
+    assert 'value="khai-sinh"' not in html and 'value="khan-cap"' not in html and "Bot đoán là" not in html
+
+
+def test_a_reported_wrong_answer_is_queued_with_the_exchange(reviewer, admin_app, db):
+    text = "sửa tên trong giấy khai sinh cho con"
+    question = add_question(db, _engine(admin_app), add_citizen(db, "z-r"), text, outcome="answered", score=0.9,
+                            intent="khai-sinh")
+    assert _clusters(admin_app, db) == []  # a confident answer is not queued by itself
+    with db.session() as s:
+        row = s.get(Message, question)
+        row.review, row.report = "wrong_answer", {"question": text, "answered": "khai-sinh", "said": "không phải"}
+    key = _clusters(admin_app, db)[0].key
+    html = reviewer.get(f"/admin/cau-hoi/nhom?key={key}").get_data(as_text=True)
+    assert "Trả lời sai" in html and "Đăng ký khai sinh" in html and "không phải" in html

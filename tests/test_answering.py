@@ -160,28 +160,80 @@ def test_engine_failure_marks_message_failed(services):
     assert (message(services, message_id).status, replies_to(services, message_id)) == ("failed", [])
 
 
-def test_handoff_outcome_opens_handoff_then_bot_is_silent(services, engines):
+def _open_handoffs(services) -> int:
+    with services.database.session() as s:
+        return s.scalar(select(func.count()).select_from(Handoff).where(Handoff.closed_at.is_(None)))
+
+
+def test_handoff_opens_then_the_bot_waits_answers_emergencies_and_comes_back(services, engines):
     assert engines.get().respond("probe", "tôi muốn gặp cán bộ", MemoryStateStore()).outcome == "handoff"
     first = store(services, text_event("tôi muốn gặp cán bộ", "m1"))
     answer_next(services)
-    assert replies_to(services, first)
-    with services.database.session() as s:
-        assert s.scalar(select(func.count()).select_from(Handoff).where(Handoff.closed_at.is_(None))) == 1
+    assert replies_to(services, first) and _open_handoffs(services) == 1
     later = store(services, text_event("lam giay khai sinh", "m2"))
     answer_next(services)
-    assert replies_to(services, later) == [] and message(services, later).outcome == "handoff"
-    with services.database.session() as s:  # staff close it: the bot answers again
-        s.scalars(select(Handoff)).one().closed_at = utcnow()
-    third = store(services, text_event("lam giay khai sinh", "m3"))
+    assert replies_to(services, later) == [] and message(services, later).outcome == "waiting"
+    fire = store(services, text_event("cứu với nhà tôi đang cháy", "m3"))
     answer_next(services)
-    assert replies_to(services, third)
+    assert message(services, fire).outcome == "emergency" and "114" in replies_to(services, fire)[0]
+    assert _open_handoffs(services) == 1  # staff still see the conversation
+    back = store(services, text_event("quay lại", "m4"))
+    answer_next(services)
+    assert replies_to(services, back) and _open_handoffs(services) == 0
+    with services.database.session() as s:
+        assert s.scalars(select(Handoff)).one().closed_by == "citizen"
+    again = store(services, text_event("lam giay khai sinh", "m5"))
+    answer_next(services)
+    assert message(services, again).outcome == "answered"
+
+
+def test_a_wrong_answer_is_stored_for_review(services):
+    question = store(services, text_event("làm giấy khai sinh cho con", "m1"))
+    answer_next(services)
+    said = store(services, text_event("không phải", "m2"))
+    answer_next(services)
+    assert message(services, said).outcome == "wrong_answer"
+    asked = message(services, question)  # the question is what goes to the review queue, with the exchange
+    assert (asked.outcome, asked.review) == ("answered", "wrong_answer")
+    assert asked.report == {"question": "làm giấy khai sinh cho con", "answered": "khai-sinh", "said": "không phải"}
+
+
+def test_an_idle_handoff_closes_itself_and_says_so(services):
+    from webhooks.inbox.handoffs import close_idle
+
+    store(services, text_event("gặp cán bộ", "m1"))
+    answer_next(services)
+    assert close_idle(services) == 0 and _open_handoffs(services) == 1  # not idle yet
+    later = utcnow() + dt.timedelta(hours=services.settings.handoff_idle_hours, minutes=1)
+    assert close_idle(services, later) == 1 and _open_handoffs(services) == 0
+    with services.database.session() as s:
+        handoff = s.scalars(select(Handoff)).one()
+        notice = s.scalars(select(Message).where(Message.outcome == "system")).one()
+    assert handoff.closed_by == "idle" and "tự đóng" in notice.text
+    assert close_idle(services, later) == 0  # closed once
+
+
+def test_staff_activity_keeps_a_handoff_open(services):
+    from webhooks.inbox.handoffs import close_idle
+    from webhooks.outbox.writing import write_replies
+
+    store(services, text_event("gặp cán bộ", "m1"))
+    answer_next(services)
+    soon = utcnow() + dt.timedelta(hours=services.settings.handoff_idle_hours - 1)
+    with services.database.transaction() as conn:
+        citizen = conn.execute(select(Citizen.id, Citizen.zalo_id)).one()
+        write_replies(conn, citizen_id=citizen.id, zalo_id=citizen.zalo_id, source_id=None,
+                      replies=[Reply("Cán bộ đây ạ")], expires_at=soon, sent_by="canbo")
+    with services.database.session() as s:
+        s.scalars(select(Message).where(Message.sent_by == "canbo")).one().created_at = soon
+    assert close_idle(services, soon + dt.timedelta(hours=2)) == 0  # staff answered an hour ago
 
 
 @pytest.mark.parametrize("state, handed_off, kind, replies, outcome", [
-    (None, True, "text", 0, "handoff"),
+    (None, True, "text", 0, "waiting"),
     (None, False, "text", 1, "answered"),
     (None, False, "follow", 1, "system"),
-    (None, True, "follow", 0, "handoff"),
+    (None, True, "follow", 0, "waiting"),
     (None, False, "unfollow", 0, "ignored"),
 ])
 def test_plan_reply_is_the_one_place_deciding_whether_the_bot_answers(engines, state, handed_off, kind, replies,
@@ -192,6 +244,14 @@ def test_plan_reply_is_the_one_place_deciding_whether_the_bot_answers(engines, s
     plan = answering.plan_reply(engines.get(), parse_event(payloads[kind]), "u1", "lam giay khai sinh", state,
                                 handed_off)
     assert (len(plan.replies), plan.fields["outcome"]) == (replies, outcome)
+
+
+def test_one_after_the_welcome_picks_the_first_menu_line(engines):
+    follow = parse_event({"event_name": "follow", "follower": {"id": "u1"}, "timestamp": "1"})
+    plan = answering.plan_reply(engines.get(), follow, "u1", "", None, False)
+    assert plan.state_changed and plan.state["options"][0] == "@1"
+    pick = answering.plan_reply(engines.get(), parse_event(text_event("1", "m")), "u1", "1", plan.state, False)
+    assert pick.fields["outcome"] == "clarified"
 
 
 def test_citizen_interaction_moves_on_citizen_events_only(services):

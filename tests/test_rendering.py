@@ -21,7 +21,7 @@ def test_render_buttons_as_template():
     body = render(reply, USER)
     assert body["message"]["attachment"] == {"type": "template", "payload": {"buttons": [
         {"title": "Nộp trực tuyến", "type": "oa.open.url", "payload": {"url": "https://dichvucong.gov.vn/"}},
-        {"title": "Giấy tờ cần chuẩn bị", "type": "oa.query.show", "payload": "#giayto khai-sinh"},
+        {"title": "Giấy tờ cần chuẩn bị", "type": "oa.query.hide", "payload": "#giayto khai-sinh"},
     ]}}
 
 

@@ -232,7 +232,7 @@ def test_open_handoff_keeps_bot_silent(post_event, drain, fake_zalo, db):
     assert len(fake_zalo.delivered()) == 1  # only the welcome
     with db.session() as s:
         inbound = s.scalars(select(Message).where(Message.event_name == "user_send_text")).one()
-        assert (inbound.status, inbound.outcome) == ("processed", "handoff")
+        assert (inbound.status, inbound.outcome) == ("processed", "waiting")
 
 
 def test_healthz_reports_backlog_and_catalog(client, post_event, engines):

@@ -18,7 +18,7 @@ from webhooks.settings import Settings
 from bot.state import MemoryStateStore
 from tests.conftest import wait_for
 from tests.fake_zalo import FakeZalo
-from tests.live import OA_SECRET, ROOT, Processes, free_port, pg_schema, service_env, wait_healthy
+from tests.live import OA_SECRET, ROOT, Processes, free_port, live_catalog, pg_schema, service_env, wait_healthy
 from webhooks.cli import demo_banner
 from webhooks.zalo.signature import sign, verify_signature
 
@@ -90,10 +90,19 @@ class Citizen:
         return [r.body["message"]["text"] for r in self.fake.delivered()[before:]]
 
 
+@pytest.fixture(scope="module")
+def live_engine():
+    """The engine the server runs: the live catalog (the example commune's data replaced)."""
+    from bot.dialogue import Engine
+    from bot.settings import Settings as EngineSettings
+
+    return Engine.from_settings(EngineSettings.from_env({}, catalog_path=live_catalog()))
+
+
 @pytest.mark.timeout(90)
-def test_conversation_through_the_real_server(server, engines):
+def test_conversation_through_the_real_server(server, live_engine):
     base, fake = server
-    engine = engines.get()
+    engine = live_engine
 
     def after_opening() -> MemoryStateStore:
         store = MemoryStateStore()
@@ -135,12 +144,12 @@ def test_retries_signatures_and_health_on_the_real_server(server):
 
 
 @pytest.mark.timeout(90)
-def test_a_reply_whose_answer_was_lost_goes_out_once(server, engines):
+def test_a_reply_whose_answer_was_lost_goes_out_once(server, live_engine):
     # Zalo accepts the send, the answer never comes back: the sender retries, but Zalo's echo of the
     # text reached the webhook first, so the retry records it as sent instead of sending it again.
     base, fake = server
     citizen = Citizen(base, fake, user="8000000000000000003")
-    replies = len(engines.get().respond(citizen.user, "xin chào", MemoryStateStore()).replies)
+    replies = len(live_engine.respond(citizen.user, "xin chào", MemoryStateStore()).replies)
     before = len(fake.delivered())
     fake.lose_answer_next(1)
     assert citizen.post(citizen.event("xin chào")).status_code == 200
@@ -159,14 +168,55 @@ def test_missing_secret_stops_start_up_naming_it(tmp_path):
     assert "ZALO_OA_SECRET_KEY" in done.stderr and "BOT_DEMO" in done.stderr
 
 
-def test_demo_banner_prints_a_working_signed_curl():
+def test_demo_banner_prints_a_working_signed_curl_and_the_way_in():
     settings = Settings.from_env({"BOT_DEMO": "1"}).checked()
     banner = demo_banner(settings, "http://127.0.0.1:8000")
-    assert settings.zalo_oa_secret_key in banner
     mac = re.search(r"X-ZEvent-Signature: (mac=[0-9a-f]{64})", banner).group(1)
     body = re.search(r"--data-binary '(.*)'$", banner, re.M).group(1)
-    assert verify_signature(app_id=settings.zalo_app_id, raw_body=body.encode(), timestamp="1700000000000",
+    stamp = json.loads(body)["timestamp"]
+    assert verify_signature(app_id=settings.zalo_app_id, raw_body=body.encode(), timestamp=stamp,
                             secret_key=settings.zalo_oa_secret_key, header=mac)
+    assert "python -m bot send" in banner and "/admin" in banner and "users add" in banner
+
+
+@pytest.mark.timeout(120)
+def test_handoff_emergency_and_back_through_the_real_server(server):
+    base, fake = server
+    citizen = Citizen(base, fake, user="8000000000000000004")
+    assert "cán bộ" in citizen.say("cho tôi gặp cán bộ", 1)[0]
+    before = len(fake.delivered())
+    assert citizen.post(citizen.event("làm giấy khai sinh cần gì")).status_code == 200
+    time.sleep(1.5)
+    assert len(fake.delivered()) == before  # staff hold the conversation: the bot waits
+    fire = citizen.say("cứu với nhà tôi đang cháy", 1)[0]
+    assert fire.startswith("KHẨN CẤP: gọi ngay 114")
+    back = citizen.say("quay lại", 1)[0]
+    assert "quay lại trợ lý" in back and "1. " in back
+    assert "KHAI SINH" in citizen.say("làm giấy khai sinh cho con", 1)[0]
+
+
+@pytest.mark.timeout(90)
+def test_send_command_posts_a_signed_question(server):
+    base, fake = server
+    env = service_env(fake, int(base.rsplit(":", 1)[1]), "sqlite://")
+    before = len(fake.delivered())
+    done = subprocess.run([sys.executable, "-m", "bot", "send", "phí làm căn cước", "--url", base, "--user",
+                           "8000000000000000005"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("200"), done.stderr
+    assert wait_for(lambda: len(fake.delivered()) > before)
+    assert fake.delivered()[-1].user_id == "8000000000000000005"
+
+
+def test_a_live_server_refuses_the_example_commune(tmp_path):
+    from tests.fake_zalo import FakeZalo
+
+    with FakeZalo() as fake:
+        env = service_env(fake, free_port(), f"sqlite:///{tmp_path / 'x.db'}")
+    env["BOT_CATALOG"] = str(ROOT / "procedures.yaml")  # the shipped example
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=90)
+    assert done.returncode == 2
+    assert "commune/example" in done.stderr and "commune/phone" in done.stderr and "BOT_DEMO" in done.stderr
 
 
 def test_serve_and_worker_are_registered_with_the_bot_cli():

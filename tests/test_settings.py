@@ -56,8 +56,8 @@ def test_session_key_is_derived_the_same_in_every_process_unless_given():
 
 
 def test_national_index_paths():
-    default = Settings.from_env({})
+    default = EngineSettings.from_env({})
     assert default.national_index.parts[-2:] == ("national", "index.jsonl") and default.national_index.exists()
     assert default.national_aliases.parts[-2:] == ("national", "aliases.yaml") and default.national_aliases.exists()
-    s = Settings.from_env({"BOT_NATIONAL_INDEX": "/srv/idx.jsonl", "BOT_NATIONAL_ALIASES": "/srv/aliases.yaml"})
+    s = EngineSettings.from_env({"BOT_NATIONAL_INDEX": "/srv/idx.jsonl", "BOT_NATIONAL_ALIASES": "/srv/aliases.yaml"})
     assert (str(s.national_index), str(s.national_aliases)) == ("/srv/idx.jsonl", "/srv/aliases.yaml")

@@ -10,6 +10,9 @@ import shlex
 import signal
 import sys
 import threading
+import time
+import uuid
+from dataclasses import replace
 from typing import Any, Callable
 
 from flask import Flask
@@ -30,25 +33,45 @@ def _checked(settings: Settings | None) -> Settings | None:
         return None
 
 
-def demo_banner(settings: Settings, base_url: str) -> str:
-    """What demo mode prints at start: the OA secret key and a signed sample request."""
+def signed_text_event(settings: Settings, text: str, user: str = "demo-citizen") -> tuple[bytes, str]:
+    """A `user_send_text` body with a fresh msg_id and timestamp, and its X-ZEvent-Signature."""
     from webhooks.zalo.signature import sign
 
-    body = json.dumps({"app_id": settings.zalo_app_id, "event_name": "user_send_text",
-                       "sender": {"id": "demo-citizen"}, "recipient": {"id": "demo-oa"},
-                       "message": {"msg_id": "demo-1", "text": "làm giấy khai sinh cho con"},
-                       "timestamp": "1700000000000"}, ensure_ascii=False)
-    mac = sign(app_id=settings.zalo_app_id, raw_body=body.encode(), timestamp="1700000000000",
-               secret_key=settings.zalo_oa_secret_key)
+    stamp = str(int(time.time() * 1000))
+    body = json.dumps({"app_id": settings.zalo_app_id, "event_name": "user_send_text", "sender": {"id": user},
+                       "recipient": {"id": "demo-oa"}, "message": {"msg_id": f"cli-{uuid.uuid4().hex}", "text": text},
+                       "timestamp": stamp}, ensure_ascii=False).encode()
+    return body, sign(app_id=settings.zalo_app_id, raw_body=body, timestamp=stamp,
+                      secret_key=settings.zalo_oa_secret_key)
+
+
+def demo_banner(settings: Settings, base_url: str) -> str:
+    """What demo mode prints at start: the example data warning, how to try it and reach the dashboard."""
+    body, mac = signed_text_event(settings, "làm giấy khai sinh cho con")
     return "\n".join([
-        "DEMO MODE (BOT_DEMO=1): demo secrets, do not expose this server.",
-        f"  ZALO_APP_ID={settings.zalo_app_id}",
-        f"  ZALO_OA_SECRET_KEY={settings.zalo_oa_secret_key}",
-        "  Try a signed webhook (change msg_id to send again):",
-        f"  curl -s -X POST {base_url}/webhooks/zalo -H 'Content-Type: application/json' "
-        f"-H 'X-ZEvent-Signature: {mac}' --data-binary {shlex.quote(body)}",
+        "DEMO MODE (BOT_DEMO=1): demo secrets and the example commune's data; do not expose this server.",
+        "  Ask it something (signed like Zalo, a new msg_id each time; the reply shows in this log):",
+        f"    .venv/bin/python -m bot send \"làm giấy khai sinh cho con\" --url {base_url}",
+        "  Or with curl (this msg_id once only; a repeat is a duplicate):",
+        f"    curl -s -X POST {base_url}/webhooks/zalo -H 'Content-Type: application/json' "
+        f"-H 'X-ZEvent-Signature: {mac}' --data-binary {shlex.quote(body.decode())}",
+        f"  Dashboard: {base_url}/admin — create the first account with "
+        "`.venv/bin/python -m bot users add <name> --role admin`",
         f"  Health: curl -s {base_url}/healthz",
     ])
+
+
+def example_data_refusal(app: Flask) -> str | None:
+    """Why a live (non-demo) server must not start on this catalog: the example commune's fields, or None."""
+    from bot.lint import example_data
+
+    commune = app.extensions["bot.services"].engines.get().catalog.commune
+    found = example_data(commune)
+    if not found:
+        return None
+    lines = [f"  commune/{field}: {why}" for field, why in found]
+    return ("error: procedures.yaml still holds the example commune; fill in these fields (see "
+            "docs/huong-dan-sua-danh-muc.md), or try the bot with BOT_DEMO=1 (make run):\n" + "\n".join(lines))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int:
@@ -61,18 +84,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int
     if checked is None:
         return 2
     port = args.port or checked.port
+    host = args.host or ("127.0.0.1" if checked.demo else "0.0.0.0")  # a demo is for this machine only
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    if checked.demo:
-        print(demo_banner(checked, f"http://127.0.0.1:{port}"), flush=True)
     migrate.upgrade(checked.database_url)  # once, before the server processes fork
     try:
         app = create_app({"SETTINGS": checked})  # preloaded: the server processes share the loaded catalog
     except CatalogError as exc:
         print(f"error: the catalog does not load — run `python -m bot lint`:\n{exc}", file=sys.stderr)
         return 1
+    refusal = None if checked.demo else example_data_refusal(app)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    if checked.demo:
+        print(demo_banner(checked, f"http://127.0.0.1:{port}"), flush=True)
     gc.collect()
     gc.freeze()  # loaded once, never freed: out of the collector's walks, shared by the forked processes
-    options = {"bind": f"{args.host}:{port}", "workers": args.workers, "threads": args.threads}
+    options = {"bind": f"{host}:{port}", "workers": args.workers, "threads": args.threads}
     BotServer(app, options).run()
     return 0
 
@@ -135,6 +163,28 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     return 0
 
 
+def cmd_send(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Sign a test message the way Zalo does and post it to a running server; print what it answered."""
+    import requests
+
+    settings = settings or Settings.from_env()
+    if settings.missing_secrets():  # no real OA configured: the demo server's secrets
+        settings = replace(settings, demo=True)
+    settings = settings.checked()
+    body, mac = signed_text_event(settings, args.text, args.user)
+    url = args.url or f"http://127.0.0.1:{settings.port}"
+    try:
+        response = requests.post(f"{url}/webhooks/zalo", data=body, timeout=10,
+                                 headers={"Content-Type": "application/json", "X-ZEvent-Signature": mac})
+    except requests.RequestException as exc:
+        print(f"error: cannot reach {url}: {type(exc).__name__} — is `make run` running?", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.text.strip()}")
+    if response.ok and settings.demo:
+        print("The bot's reply is written in the server's log (demo mode sends nothing to Zalo).")
+    return 0 if response.ok else 1
+
+
 def _service(command: Callable[..., int]) -> Callable[..., int]:
     # `python -m bot` hands every command the engine's settings; the service reads its own.
     @functools.wraps(command)
@@ -146,11 +196,16 @@ def _service(command: Callable[..., int]) -> Callable[..., int]:
 def register(subparsers: Any) -> None:
     """Add `serve` and `worker` to `python -m bot`."""
     p = subparsers.add_parser("serve", help="chạy máy chủ webhook Zalo (gunicorn)")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default=None, help="default: 0.0.0.0; 127.0.0.1 in demo mode")
     p.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     p.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     p.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
     p.set_defaults(func=_service(cmd_serve))
+    p = subparsers.add_parser("send", help="gửi thử một câu hỏi (ký như Zalo) tới máy chủ đang chạy")
+    p.add_argument("text")
+    p.add_argument("--url", default=None, help="the server (default http://127.0.0.1:$PORT)")
+    p.add_argument("--user", default="demo-citizen", help="the citizen's Zalo id in the test event")
+    p.set_defaults(func=_service(cmd_send))
     p = subparsers.add_parser("worker", help="trả lời và gửi tin ngoài máy chủ web (khi mở rộng)")
     p.add_argument("--burst", action="store_true", help="do what is due now, then stop")
     p.add_argument("--threads", type=int, default=4, help="jobs at once in this process (default 4)")

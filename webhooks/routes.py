@@ -130,6 +130,8 @@ def healthz():
     except Exception as exc:
         report["catalog_version"], healthy = None, False
         report["catalog_error"] = str(exc)[:500]
+    if current_app.config["SETTINGS"].demo:
+        report["demo"] = "demo mode: example commune data and demo secrets, not a live service"
     report["status"] = "ok" if healthy else "degraded"
     return jsonify(report), 200 if healthy else 503
 

@@ -45,6 +45,7 @@ class Settings:
     retry_base: float = 1.0  # seconds before the first retry of a send; doubles each attempt
     retry_cap: float = 300.0  # the longest wait between two attempts
     reply_horizon_hours: float = 24.0  # a reply not delivered by then is failed (and never past Zalo's 7 days)
+    handoff_idle_hours: float = 24.0  # a hand-over with no staff activity this long closes itself
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -70,6 +71,7 @@ class Settings:
             lease_seconds=float(env.get("BOT_LEASE_SECONDS", cls.lease_seconds)),
             retry_cap=float(env.get("BOT_RETRY_CAP", cls.retry_cap)),
             reply_horizon_hours=float(env.get("BOT_REPLY_HORIZON_HOURS", cls.reply_horizon_hours)),
+            handoff_idle_hours=float(env.get("BOT_HANDOFF_IDLE_HOURS", cls.handoff_idle_hours)),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

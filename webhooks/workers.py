@@ -13,10 +13,12 @@ import threading
 import time
 
 from webhooks.inbox.answering import answer_next
+from webhooks.inbox.handoffs import close_idle
 from webhooks.outbox.delivery import deliver_next
 from webhooks.services import Services
 
 log = logging.getLogger(__name__)
+HANDOFF_SWEEP = 60.0  # seconds between looks for hand-overs nobody picked up (the polling thread's)
 
 
 def work_once(services: Services) -> bool:
@@ -49,8 +51,15 @@ class Workers:
             self._changed.notify_all()
 
     def _loop(self, polls: bool) -> None:
-        waited = False
+        waited, swept = False, 0.0
         while not self._stopping.is_set():
+            if polls and time.monotonic() - swept >= HANDOFF_SWEEP:
+                swept = time.monotonic()
+                try:
+                    if close_idle(self.services):
+                        self.wake()  # their notices are in the outbox
+                except Exception:
+                    log.exception("closing idle hand-overs failed")
             with self._changed:
                 seen = self._generation
             try:

@@ -73,7 +73,11 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def unanswered_condition(thresholds: Thresholds):
-    """SQL filter: fallback, low-confidence answers, and clarifications the citizen never took up."""
+    """SQL filter: fallbacks, answers marked for review (the citizen said it was wrong, or the engine was
+    unsure), low-confidence answers, and clarifications the citizen never took up.
+
+    Clearly out-of-scope questions, small talk and messages waiting for staff are not queued.
+    """
     later, nxt = aliased(Message), aliased(Message)
     next_id = (select(func.min(nxt.id))
                .where(nxt.citizen_id == Message.citizen_id, nxt.direction == "in", nxt.id > Message.id,
@@ -82,6 +86,7 @@ def unanswered_condition(thresholds: Thresholds):
     picked = exists().where(later.id == next_id, later.outcome == "answered")
     return or_(
         Message.outcome == "fallback",
+        Message.review.is_not(None),
         and_(Message.outcome == "answered", Message.score.is_not(None),
              Message.score < thresholds.answer + LOW_CONFIDENCE_MARGIN),
         and_(Message.outcome == "clarified", ~picked),

@@ -15,9 +15,13 @@ from webhooks.outbox.writing import as_utc
 
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
 VN = dt.timezone(dt.timedelta(hours=7), "ICT")
+# Entries whose phrasings make the bot raise an alarm or hand a citizen to staff: admins teach them, knowingly.
+SENSITIVE = {"khan-cap": "Khẩn cấp", "handoff": "Gặp cán bộ"}
 PERIODS = ((7, "7 ngày"), (30, "30 ngày"), (90, "90 ngày"), (365, "1 năm"), (0, "Tất cả"))
 OUTCOME_LABELS = {"answered": "Đã trả lời", "clarified": "Hỏi lại", "fallback": "Không hiểu",
-                  "handoff": "Gặp cán bộ", "emergency": "Khẩn cấp", "staff": "Cán bộ trả lời", "?": "Chưa xử lý"}
+                  "out_of_scope": "Ngoài phạm vi", "smalltalk": "Chào hỏi, cảm ơn", "wrong_answer": "Báo trả lời sai",
+                  "handoff": "Gặp cán bộ", "waiting": "Đang chờ cán bộ", "emergency": "Khẩn cấp",
+                  "staff": "Cán bộ trả lời", "system": "Hệ thống", "ignored": "Bỏ qua", "?": "Chưa xử lý"}
 
 
 def settings() -> Settings:
@@ -54,9 +58,10 @@ def _menu() -> dict[str, Any]:
     from webhooks.admin.auth import open_handoff_count
     from webhooks.admin.forms import ActionForm
 
+    demo = {"demo_mode": settings().demo}
     if not current_user or not current_user.is_authenticated:
-        return {}
-    return {"open_handoffs": open_handoff_count(), "logout_form": ActionForm()}
+        return demo
+    return {**demo, "open_handoffs": open_handoff_count(), "logout_form": ActionForm()}
 
 
 def since(days: int, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -56,6 +56,7 @@ class AttachForm(FlaskForm):
     key = HiddenField()  # may be "" (messages with no words form a cluster too)
     entry_id = StringField("Mã thủ tục / câu hỏi", validators=[DataRequired("Chọn một thủ tục."), Length(max=64)])
     phrasings = MultiCheckboxField("Các câu sẽ dạy cho bot", choices=[])
+    confirm = BooleanField("Tôi xác nhận: các câu này là khẩn cấp / cần gặp cán bộ")
 
     def validate_phrasings(self, field: MultiCheckboxField) -> None:
         """At least one phrasing must be chosen."""
@@ -108,6 +109,7 @@ class PhrasingsForm(FlaskForm):
 
     text = TextAreaField("Câu hỏi mới (mỗi dòng một câu)", validators=[
         DataRequired("Vui lòng nhập ít nhất một câu."), Length(max=5000)])
+    confirm = BooleanField("Tôi xác nhận: các câu này là khẩn cấp / cần gặp cán bộ")
 
 
 class NewUserForm(FlaskForm):

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from webhooks.storage.models import Message
 from webhooks.outbox.writing import as_utc
 
-OUTCOMES = ("answered", "clarified", "fallback", "handoff", "emergency")
+# Outcomes of citizens' questions (system notices, media and ignored events are not questions).
+OUTCOMES = ("answered", "clarified", "fallback", "out_of_scope", "wrong_answer", "smalltalk", "handoff", "waiting",
+            "emergency")
 VN = dt.timezone(dt.timedelta(hours=7))
 
 

@@ -6,17 +6,19 @@ from dataclasses import dataclass
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from bot.catalog import CatalogError, Entry
-from bot.catalog_edit import CatalogEditError, add_phrasings
+from bot.catalog_edit import CatalogEditError, add_phrasings, remove_phrasings
 from bot.lint import STALE_AFTER, lint
 from bot.national import NationalIndex, load_national
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
-from webhooks.admin.common import VN, engine, settings
-from webhooks.admin.forms import PhrasingsForm
+from webhooks.admin.common import SENSITIVE, VN, engine, settings
+from webhooks.admin.forms import ActionForm, PhrasingsForm
 from webhooks.storage.engine import get_session
+from webhooks.storage.models import AuditLog
 
 KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
 NATIONAL_RESULTS = 50  # matches listed for one search
@@ -84,7 +86,10 @@ def catalog_entry(entry_id: str):
     entry = _entry_or_404(entry_id)
     form = PhrasingsForm()
     status = 200
-    if form.validate_on_submit():
+    if form.validate_on_submit() and entry.id in SENSITIVE and not form.confirm.data:
+        form.text.errors = [f"Câu thêm vào “{SENSITIVE[entry.id]}” được bot trả lời như vậy ngay lập tức: đánh dấu "
+                            "ô xác nhận rồi bấm lại."]
+    elif form.validate_on_submit():
         lines = [line for line in (form.text.data or "").splitlines() if line.strip()]
         conf = settings()
         try:
@@ -101,5 +106,80 @@ def catalog_entry(entry_id: str):
             return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
     if form.errors:
         status = 400
-    return render_template("admin/entry.html", title=entry.title, entry=entry, form=form,
-                           kinds=KIND_LABELS), status
+    return render_template("admin/entry.html", title=entry.title, entry=entry, form=form, kinds=KIND_LABELS,
+                           taught=_taught(entry), removed=_removed(entry), action=ActionForm(),
+                           sensitive=entry.id in SENSITIVE), status
+
+
+def _history(entry: Entry, action: str) -> list[AuditLog]:
+    rows = get_session().scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.at.desc())
+                                 .limit(500))
+    return [row for row in rows if (row.detail or {}).get("entry") == entry.id]
+
+
+def _taught(entry: Entry) -> list[tuple[str, AuditLog]]:
+    """Phrasings staff taught into this entry (from the audit log) that it still holds, newest first."""
+    present, seen, out = set(entry.questions), set(), []
+    for row in _history(entry, "catalog.phrasings"):
+        for phrasing in (row.detail or {}).get("added") or []:
+            if phrasing in present and phrasing not in seen:
+                seen.add(phrasing)
+                out.append((phrasing, row))
+    return out
+
+
+def _removed(entry: Entry) -> list[tuple[str, AuditLog]]:
+    """Phrasings removed from this entry that it does not hold again: each can be put back."""
+    present, seen, out = set(entry.questions), set(), []
+    for row in _history(entry, "catalog.phrasing_removed"):
+        for phrasing in (row.detail or {}).get("removed") or []:
+            if phrasing not in present and phrasing not in seen:
+                seen.add(phrasing)
+                out.append((phrasing, row))
+    return out[:20]
+
+
+@bp.post("/danh-muc/<entry_id>/xoa-cau")
+@role_required("admin")
+def remove_phrasing(entry_id: str):
+    """Take a taught phrasing out of an entry (audited; it can be put back from the same page)."""
+    entry = _entry_or_404(entry_id)
+    form = ActionForm()
+    phrasing = request.form.get("phrasing", "")
+    if form.validate_on_submit() and phrasing:
+        conf = settings()
+        try:
+            result = remove_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, [phrasing])
+        except CatalogEditError as exc:
+            flash(" ".join([str(exc), *exc.problems[:3]]), "warn")
+        else:
+            engine_holder().reload()
+            db = get_session()
+            audit(db, current_user.username, "catalog.phrasing_removed", entry=entry.id,
+                  removed=list(result.removed), file=result.path.name, backup=result.backup.name)
+            db.commit()
+            flash(f"Đã xoá câu “{phrasing}” khỏi “{entry.title}”; bot đã cập nhật. Có thể khôi phục ở cuối trang.", "ok")
+    return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
+
+
+@bp.post("/danh-muc/<entry_id>/khoi-phuc-cau")
+@role_required("admin")
+def restore_phrasing(entry_id: str):
+    """Put a removed phrasing back (the undo of remove_phrasing; audited as a catalog edit)."""
+    entry = _entry_or_404(entry_id)
+    form = ActionForm()
+    phrasing = request.form.get("phrasing", "")
+    if form.validate_on_submit() and phrasing:
+        conf = settings()
+        try:
+            result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, [phrasing])
+        except CatalogEditError as exc:
+            flash(" ".join([str(exc), *exc.problems[:3]]), "warn")
+        else:
+            engine_holder().reload()
+            db = get_session()
+            audit(db, current_user.username, "catalog.phrasings", entry=entry.id, added=list(result.added),
+                  file=result.path.name, backup=result.backup.name, restored=True)
+            db.commit()
+            flash(f"Đã khôi phục câu “{phrasing}”.", "ok")
+    return redirect(url_for("admin.catalog_entry", entry_id=entry.id))

@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.state import MemoryStateStore
+from bot.text import fold
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster
-from webhooks.admin.common import PERIODS, engine, paginate, period_days, settings, since
+from webhooks.admin.common import PERIODS, SENSITIVE, engine, paginate, period_days, settings, since
 from webhooks.admin.forms import AttachForm, MarkForm, ReplyForm, choices
 from webhooks.admin.replying import dispatch, pseudonym, send_staff_reply, summary
 from webhooks.storage.engine import get_session
@@ -24,6 +25,7 @@ MAX_PHRASINGS = 12
 SEARCH_LIMIT = 8
 
 
+
 def _clusters(days: int) -> list[Cluster]:
     return build_clusters(get_session(), settings().engine.thresholds, since(days))
 
@@ -32,7 +34,7 @@ def _details(cluster: Cluster, examples: int) -> dict[str, Any]:
     """Recent examples, distinct phrasings and the engine's averaged best guesses."""
     ids = cluster.latest_ids(max(examples, 50))
     rows = get_session().execute(select(Message.id, Message.text, Message.normalized, Message.created_at,
-                                        Message.outcome, Message.candidates)
+                                        Message.outcome, Message.candidates, Message.review, Message.report)
                                  .where(Message.id.in_(ids)).order_by(Message.created_at.desc())).all()
     entries = engine().catalog.entries
     totals: dict[str, float] = defaultdict(float)
@@ -43,13 +45,13 @@ def _details(cluster: Cluster, examples: int) -> dict[str, Any]:
                 totals[cand["id"]] += float(cand.get("score") or 0.0)
         if row.text.strip() and len(phrasings) < MAX_PHRASINGS:
             phrasings.setdefault(row.normalized or row.text, row.text.strip())
-    guesses = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:3]
-    return {
-        "cluster": cluster,
-        "examples": rows[:examples],
-        "phrasings": list(phrasings.values()),
-        "guesses": [(entries[i], total / len(rows)) for i, total in guesses],
-    }
+    # Only guesses the bot would at least have asked back with are offered for one tap; a weaker one is
+    # no evidence, and a reviewer would teach it by habit.
+    floor = settings().engine.thresholds.clarify
+    guesses = [(entries[i], total / len(rows)) for i, total in sorted(totals.items(), key=lambda kv: -kv[1])[:3]
+               if total / len(rows) >= floor]
+    return {"cluster": cluster, "examples": rows[:examples], "phrasings": list(phrasings.values()),
+            "guesses": guesses}
 
 
 @bp.get("/cau-hoi")
@@ -71,13 +73,15 @@ def _cluster_or_404(key: str, days: int) -> Cluster:
 
 
 def _search(query: str) -> list[Any]:
-    """Catalog entries for a reviewer's search: the engine's ranking, then title matches."""
+    """Catalog entries for a reviewer's search: titles containing the words first, then the engine's ranking."""
     if not query.strip():
         return []
     entries = engine().catalog.entries
-    found = [entries[c.id] for c in engine().rank(query, SEARCH_LIMIT) if c.id in entries]
-    needle = query.strip().lower()
-    found += [e for e in entries.values() if (needle in e.title.lower() or needle == e.id) and e not in found]
+    # A reviewer typing a title ("khan cap") means that entry, which the engine's ranking may leave out
+    # (emergency phrasings are never ranked as candidates).
+    needle = fold(query.strip())
+    found = [e for e in entries.values() if needle in fold(e.title) or needle == e.id]
+    found += [entries[c.id] for c in engine().rank(query, SEARCH_LIMIT) if c.id in entries and entries[c.id] not in found]
     return found[:SEARCH_LIMIT]
 
 
@@ -94,7 +98,8 @@ def _render_cluster(cluster: Cluster, days: int, status: int = 200, **forms: Any
     return render_template(
         "admin/cluster.html", title="Nhóm câu hỏi", days=days, people=people, query=query,
         results=_search(query), attach=attach, reply=forms.get("reply") or ReplyForm(key=cluster.key),
-        mark=forms.get("mark") or MarkForm(key=cluster.key), **data), status
+        mark=forms.get("mark") or MarkForm(key=cluster.key), sensitive=SENSITIVE,
+        confirming=forms.get("confirming"), entries=engine().catalog.entries, **data), status
 
 
 @bp.get("/cau-hoi/nhom")
@@ -116,6 +121,14 @@ def attach():
     if not form.validate():
         return _render_cluster(found, days, 400, attach=form)
     entry_id = (form.entry_id.data or "").strip()
+    if entry_id in SENSITIVE:
+        if not current_user.is_admin:
+            form.entry_id.errors = [f"Chỉ quản trị viên mới được dạy câu vào mục “{SENSITIVE[entry_id]}”."]
+            return _render_cluster(found, days, 403, attach=form)
+        if not form.confirm.data:
+            form.entry_id.errors = [f"Dạy các câu này vào “{SENSITIVE[entry_id]}” sẽ làm bot trả lời chúng như vậy "
+                                    "ngay lập tức. Đánh dấu ô xác nhận rồi bấm lại."]
+            return _render_cluster(found, days, 400, attach=form, confirming=entry_id)
     conf = settings()
     try:
         result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry_id, form.phrasings.data)

@@ -29,7 +29,8 @@ class Plan:
     replies: list = field(default_factory=list)
     state: dict | None = None
     state_changed: bool = False
-    opens_handoff: bool = False
+    handoff: str | None = None  # "open" (the citizen asked for staff) | "close" (the citizen came back to the bot)
+    report: dict | None = None  # the citizen said the previous answer missed: marks that question for review
 
 
 class _TurnStore:
@@ -55,20 +56,23 @@ def plan_reply(engine: Any, event: InboundEvent, zalo_id: str, text: str, state:
                handed_off: bool) -> Plan:
     """Decide whether and how the bot answers one stored message: the only place that does.
 
-    While staff hold the conversation (an open hand-over) the bot stays silent. Raises what the engine raised.
+    The engine knows whether staff hold the conversation (an open hand-over): it then answers an
+    emergency or a wish to come back to the bot, and stays silent otherwise. Raises what the engine raised.
     """
-    if handed_off:
-        return Plan(fields={"outcome": "handoff"})
+    store = _TurnStore(state)
     if event.kind == "text":
-        store = _TurnStore(state)
-        turn = engine.respond(zalo_id, text, store)
+        turn = engine.respond(zalo_id, text, store, handoff_open=handed_off)
         fields = {"outcome": turn.outcome, "intent": turn.intent, "score": turn.score,
-                  "normalized": turn.normalized or "",
+                  "normalized": turn.normalized or "", "review": turn.review,
                   "candidates": [{"id": c.id, "score": round(float(c.score), 4)} for c in turn.candidates]}
         return Plan(fields=fields, replies=list(turn.replies), state=store.after, state_changed=store.touched,
-                    opens_handoff=turn.outcome == "handoff")
+                    handoff=turn.handoff, report=turn.report)
+    if handed_off and event.kind in ("follow", "chatnow", "media", "location"):
+        return Plan(fields={"outcome": "waiting"})  # staff hold the conversation: they see it, the bot is silent
     if event.kind in ("follow", "chatnow"):
-        return Plan(fields={"outcome": "system", "intent": "welcome"}, replies=[engine.welcome()])
+        turn = engine.greet(zalo_id, store)  # remembers the numbered menu, so "1" picks its first line
+        return Plan(fields={"outcome": turn.outcome, "intent": turn.intent}, replies=list(turn.replies),
+                    state=store.after, state_changed=store.touched)
     if event.kind == "media":
         return Plan(fields={"outcome": "system", "intent": "media"}, replies=[engine.media_reply()])
     if event.kind == "location":
@@ -105,6 +109,15 @@ _FINISH = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _ME
                                    _MESSAGES.c.lease_until == bindparam("lease"))  # SET: the plan's fields
 _LOCK_CITIZEN = select(_CITIZENS.c.id).where(_CITIZENS.c.id == bindparam("citizen_id")).with_for_update()
 _OPEN = insert(_HANDOFFS)
+# The question a correction is about: the citizen's last message the bot answered before it.
+_QUESTION = (select(_MESSAGES.c.id)
+             .where(_MESSAGES.c.citizen_id == bindparam("whose"), _MESSAGES.c.direction == "in",
+                    _MESSAGES.c.id < bindparam("before"), _MESSAGES.c.outcome == "answered")
+             .order_by(_MESSAGES.c.id.desc()).limit(1))
+_MARK_WRONG = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("question"))
+               .values(review="wrong_answer", report=bindparam("said")))
+_CLOSE = (update(_HANDOFFS).where(_HANDOFFS.c.citizen_id == bindparam("whose"), _HANDOFFS.c.closed_at.is_(None))
+          .values(closed_at=bindparam("now"), closed_by="citizen"))
 
 
 def answer_next(services: Services, now: dt.datetime | None = None) -> int | None:
@@ -148,7 +161,13 @@ def _write(services: Services, message_id: int, citizen_id: int, zalo_id: str, l
             return []
         if plan.state_changed:
             write_state(conn, zalo_id, plan.state)
-        if plan.opens_handoff and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
+        if plan.handoff == "open" and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
             conn.execute(_OPEN, {"citizen_id": citizen_id, "opened_at": utcnow()})
+        elif plan.handoff == "close":
+            conn.execute(_CLOSE, {"whose": citizen_id, "now": utcnow()})
+        if plan.report is not None:
+            question = conn.execute(_QUESTION, {"whose": citizen_id, "before": message_id}).scalar()
+            if question is not None:
+                conn.execute(_MARK_WRONG, {"question": question, "said": plan.report})
         return write_replies(conn, citizen_id=citizen_id, zalo_id=zalo_id, source_id=message_id,
                              replies=plan.replies, expires_at=expires_at)

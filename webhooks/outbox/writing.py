@@ -43,29 +43,31 @@ _INSERT_OUTBOX = insert(Outbox.__table__).returning(Outbox.__table__.c.id, sort_
 
 
 def write_replies(conn: Connection, *, citizen_id: int, zalo_id: str, source_id: int | None,
-                  replies: Iterable[Reply], expires_at: dt.datetime, sent_by: str | None = None) -> list[int]:
+                  replies: Iterable[Reply], expires_at: dt.datetime, sent_by: str | None = None,
+                  system: bool = False) -> list[int]:
     """Write outgoing Message rows and their Outbox rows in the caller's transaction; the outbox ids in order.
 
     Bot replies (no `sent_by`) are keyed (inbound id, n): answering the same inbound message twice
-    collides on the unique (source_id, seq) and can never queue a second copy. A staff reply is keyed
-    on its own outgoing row, so it never collides with the bot's replies to the same question.
+    collides on the unique (source_id, seq) and can never queue a second copy. A staff reply, or a
+    `system` notice answering no message (a hand-over closing itself), is keyed on its own outgoing row.
     """
-    if sent_by is None and source_id is None:
+    if sent_by is None and source_id is None and not system:
         raise ValueError("a bot reply needs the inbound message it answers")
     items = list(replies)
     if not items:
         return []
     now = utcnow()
+    own_key = sent_by is not None or system
+    outcome = "staff" if sent_by else "system" if system else None
     out_ids = list(conn.execute(_INSERT_OUTGOING, [
         {"citizen_id": citizen_id, "direction": "out", "event_name": "oa_send_text", "text": mask_sensitive(i.text),
-         "status": "queued", "reply_to_id": source_id, "sent_by": sent_by, "outcome": "staff" if sent_by else None,
+         "status": "queued", "reply_to_id": source_id, "sent_by": sent_by, "outcome": outcome,
          "created_at": now} for i in items]).scalars())
-    rows = [{"source_id": source_id if sent_by is None else out_id, "seq": seq if sent_by is None else 0,
+    rows = [{"source_id": out_id if own_key else source_id, "seq": 0 if own_key else seq,
              "message_id": out_id, "zalo_id": zalo_id, "body": item.to_dict(), "status": "pending", "attempts": 0,
              "next_attempt_at": now, "created_at": now, "expires_at": expires_at}
             for seq, (item, out_id) in enumerate(zip(items, out_ids))]
     return list(conn.execute(_INSERT_OUTBOX, rows).scalars())
-
 
 
 def resend(conn: Connection, outbox_id: int, expires_at: dt.datetime) -> bool:

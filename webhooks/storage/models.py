@@ -73,9 +73,12 @@ class Message(Base):
     normalized: Mapped[str] = mapped_column(Text, default="")  # engine normalisation, for clustering
     intent: Mapped[str | None] = mapped_column(String(64), index=True)
     score: Mapped[float | None] = mapped_column(Float)
-    # answered | clarified | fallback | handoff | emergency (engine); staff; ignored (unfollow);
-    # system (welcome, media, location replies: events the engine does not match)
+    # answered | clarified | fallback | out_of_scope | smalltalk | handoff | emergency | wrong_answer | waiting
+    # (engine); staff; ignored (unfollow); system (welcome, media, location: events the engine does not match)
     outcome: Mapped[str | None] = mapped_column(String(16), index=True)
+    # Answered, but staff should look: wrong_answer (the citizen said so) | unsure (low score or margin)
+    review: Mapped[str | None] = mapped_column(String(16), index=True)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a wrong answer: {question, answered, said}
     candidates: Mapped[list | None] = mapped_column(JSON)  # engine's best guesses [{id, score}]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # raw inbound event (masked text)
     # in: received | answering | processed | skipped | failed (engine error); out: queued | sent | failed (mirrors outbox)
@@ -136,14 +139,14 @@ class Token(Base):
 
 
 class Handoff(Base):
-    """A citizen asked for a human: while open, the bot stays silent for them."""
+    """A citizen asked for a human: while open, the bot answers only emergencies and a wish to come back to it."""
 
     __tablename__ = "handoffs"
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column()
-    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_by: Mapped[str | None] = mapped_column(String(64))  # a username, "citizen" (back to the bot), "idle"
 
 
 class ClusterMark(Base):

@@ -11,8 +11,8 @@ def _render_button(button: Any) -> dict[str, Any]:
     title = shorten(button.title, MAX_BUTTON_TITLE)
     if button.kind == "url":
         return {"title": title, "type": "oa.open.url", "payload": {"url": button.value}}
-    if button.kind == "query":
-        return {"title": title, "type": "oa.query.show", "payload": button.value}
+    if button.kind == "query":  # hidden: the payload ("#lephi khai-sinh") never shows as the citizen's message
+        return {"title": title, "type": "oa.query.hide", "payload": button.value}
     raise ValueError(f"unknown button kind {button.kind!r}")
 
 
