@@ -1,4 +1,8 @@
-"""Match-latency benchmark: the engine's matcher vs rapidfuzz extractOne, same choices, same run."""
+"""Match-latency benchmark: the engine's matcher vs rapidfuzz extractOne, same choices, same run.
+
+Rows: the curated catalog alone, and with the national tier (every record of national/index.jsonl),
+at the shipped size and at a synthetic size; build time and the index's memory for each.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +14,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +23,7 @@ from rapidfuzz import process
 from bot.catalog import Catalog
 from bot.dialogue import Engine
 from bot.evaluate import baseline_choices, load_cases
+from bot.national import NationalIndex, load_national
 from bot.settings import ROOT, Settings
 
 SYLLABLES = ("an binh cam dao gia hoa khanh lam minh nam phuc quang son tan thanh trung vinh xuan yen "
@@ -66,36 +72,67 @@ def _summary(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ms), 3), "p99_ms": round(qs[98], 3), "n": len(ms)}
 
 
-def bench_catalog(catalog: Catalog, queries: Sequence[str], repeat: int = 3) -> dict[str, object]:
-    """Latency of the engine's matcher and the baseline over one catalog, plus index build time and memory."""
+def _built(catalog: Catalog, national: NationalIndex | None) -> tuple[Engine, float, float]:
+    """The engine, its build time in seconds, and the memory it holds in MB (a second, traced build)."""
     t0 = time.perf_counter()
-    engine = Engine(catalog)
+    engine = Engine(catalog, national=national)
     build_s = time.perf_counter() - t0
+    gc.collect()
+    tracemalloc.start()
+    traced = Engine(catalog, national=national)
+    held_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    del traced
+    return engine, build_s, held_mb
+
+
+def bench_catalog(catalog: Catalog, queries: Sequence[str], repeat: int = 3,
+                  national: NationalIndex | None = None) -> dict[str, object]:
+    """Latency of the engine's decision and the baseline over one catalog (and national tier), build time, memory."""
+    engine, build_s, held_mb = _built(catalog, national)
     choices, _ = baseline_choices(engine)
-    # The engine's cache would flatter repeats: measure the uncached matcher.
-    engine_ms = _latencies(lambda q: engine.matcher.match(q + " ", engine.thresholds), queries, repeat)
+    if national is not None:  # the baseline gets the same knowledge: every record's name and aliases
+        choices += [text for r in national.records.values() for text in (r.name, *r.aliases)]
+    # The engine's cache would flatter repeats: measure the uncached matcher. With the national tier the
+    # decision is the arbiter's over both tiers, as a citizen's question gets it.
+    if engine.national is None:
+        def decide(q: str) -> object:
+            return engine.matcher.match(q + " ", engine.thresholds)
+    else:
+        def decide(q: str) -> object:
+            text = q + " "
+            return engine.arbiter.choose(text, engine.normalize(text), engine.matcher.match(text, engine.thresholds))
+    engine_ms = _latencies(decide, queries, repeat)
     base_ms = _latencies(lambda q: process.extractOne(q, choices), queries, repeat)
-    return {"entries": len(catalog.entries), "phrasings": len(choices), "index_build_s": round(build_s, 2),
-            "index_mb": round(engine.matcher.nbytes() / 2**20, 1), "engine": _summary(engine_ms), "baseline": _summary(base_ms)}
+    records = len(national.records) if national is not None else 0
+    return {"entries": len(catalog.entries), "records": records, "phrasings": len(choices),
+            "index_build_s": round(build_s, 2), "engine_mb": round(held_mb, 1),
+            "engine": _summary(engine_ms), "baseline": _summary(base_ms)}
 
 
-def run(catalog: Catalog, queries: Sequence[str], sizes: Sequence[int] = (2000,)) -> list[dict[str, object]]:
-    """Benchmark the shipped catalog and each synthetic size."""
-    rows = [dict(catalog="shipped", **bench_catalog(catalog, queries, repeat=3))]
-    # a fixed sample: the baseline over tens of thousands of choices takes ~0.2 s a query
+def run(catalog: Catalog, queries: Sequence[str], sizes: Sequence[int] = (2000,),
+        national: NationalIndex | None = None) -> list[dict[str, object]]:
+    """Benchmark the shipped catalog and each synthetic size, each without and with the national tier."""
+    # a fixed sample for the synthetic sizes: the baseline over tens of thousands of choices takes ~0.2 s a query
     sample = list(queries)[:: max(1, len(queries) // 150)]
-    for size in sizes:
-        rows.append(dict(catalog=f"synthetic-{size}", **bench_catalog(synthetic_catalog(catalog, size), sample, 3)))
+    rows = []
+    for tier in (None, national) if national is not None else (None,):
+        suffix = "+national" if tier is not None else ""
+        rows.append(dict(catalog="shipped" + suffix, **bench_catalog(catalog, queries, 3, tier)))
+        for size in sizes:
+            rows.append(dict(catalog=f"synthetic-{size}{suffix}",
+                             **bench_catalog(synthetic_catalog(catalog, size), sample, 3, tier)))
     return rows
 
 
 def format_rows(rows: list[dict]) -> str:
     """A small table."""
-    lines = ["catalog          entries phrasings  engine p50/p99 ms   baseline p50/p99 ms   build s  index MB"]
+    lines = ["catalog                  entries records choices  engine p50/p99 ms  baseline p50/p99 ms  build s  engine MB"]
     for r in rows:
         e, b = r["engine"], r["baseline"]
-        lines.append(f"{r['catalog']:<16} {r['entries']:>7} {r['phrasings']:>9}  {e['p50_ms']:>7.3f} / {e['p99_ms']:<8.3f}"
-                     f"  {b['p50_ms']:>8.3f} / {b['p99_ms']:<8.3f}  {r['index_build_s']:>7}  {r['index_mb']:>8}")
+        lines.append(f"{r['catalog']:<24} {r['entries']:>7} {r['records']:>7} {r['phrasings']:>7}"
+                     f"  {e['p50_ms']:>7.3f} / {e['p99_ms']:<7.3f}  {b['p50_ms']:>8.3f} / {b['p99_ms']:<8.3f}"
+                     f"  {r['index_build_s']:>7}  {r['engine_mb']:>9}")
     return "\n".join(lines)
 
 
@@ -105,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--cases", default=str(ROOT / "tests" / "data" / "eval.yaml"))
+    parser.add_argument("--no-national", action="store_true", help="skip the rows with the national tier")
     args = parser.parse_args(argv)
-    engine = Engine.from_settings(Settings.from_env())
-    rows = run(engine.catalog, [c.text for c in load_cases(Path(args.cases))], sizes=(args.size,))
+    settings = Settings.from_env()
+    engine = Engine.from_settings(settings)
+    national = None if args.no_national else load_national(settings.national_index, settings.national_aliases)
+    rows = run(engine.catalog, [c.text for c in load_cases(Path(args.cases))], sizes=(args.size,), national=national)
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
     return 0
 

@@ -40,3 +40,18 @@ def test_the_webhook_benchmark_answers_every_message_once(capsys):
     assert 38 <= sustained["measured"] <= 42  # the warm-up's messages are left out of the latency figures
     assert burst["webhook"]["requests"] > 0 and burst["webhook"]["non_200"] == 0 and burst["bare"]["rps"] > 0
     assert burst["backlog_answered_s"] is not None and result["targets"]["none_lost"] is True
+
+
+def test_the_match_benchmark_measures_both_tiers_against_the_same_knowledge():
+    from benchmarks.match import run
+    from bot.dialogue import EngineHolder
+    from bot.settings import Settings
+
+    engine = EngineHolder(Settings.from_env({})).get()
+    rows = run(engine.catalog, ["khai sinh cần gì", "sang tên sổ đỏ", "xin xác nhận cư trú"] * 3, sizes=(80,),
+               national=engine.national.index)
+    assert [r["catalog"] for r in rows] == ["shipped", "synthetic-80", "shipped+national", "synthetic-80+national"]
+    alone, both = rows[0], rows[2]
+    assert both["records"] == len(engine.national.records) and alone["records"] == 0
+    assert both["phrasings"] > alone["phrasings"] + both["records"] - 1  # the baseline sees every record's name
+    assert rows[1]["entries"] == 80 and all(r["engine"]["n"] == 9 and r["engine_mb"] > 0 for r in rows)

@@ -117,69 +117,64 @@ def _history(entry: Entry, action: str) -> list[AuditLog]:
     return [row for row in rows if (row.detail or {}).get("entry") == entry.id]
 
 
-def _taught(entry: Entry) -> list[tuple[str, AuditLog]]:
-    """Phrasings staff taught into this entry (from the audit log) that it still holds, newest first."""
+def _audited(entry: Entry, action: str, key: str, held: bool) -> list[tuple[str, AuditLog]]:
+    """Phrasings named under `key` in this entry's `action` audit rows, newest first, that the entry holds
+    (`held`) or no longer holds."""
     present, seen, out = set(entry.questions), set(), []
-    for row in _history(entry, "catalog.phrasings"):
-        for phrasing in (row.detail or {}).get("added") or []:
-            if phrasing in present and phrasing not in seen:
+    for row in _history(entry, action):
+        for phrasing in (row.detail or {}).get(key) or []:
+            if (phrasing in present) == held and phrasing not in seen:
                 seen.add(phrasing)
                 out.append((phrasing, row))
     return out
 
 
+def _taught(entry: Entry) -> list[tuple[str, AuditLog]]:
+    """Phrasings staff taught into this entry that it still holds, newest first."""
+    return _audited(entry, "catalog.phrasings", "added", held=True)
+
+
 def _removed(entry: Entry) -> list[tuple[str, AuditLog]]:
     """Phrasings removed from this entry that it does not hold again: each can be put back."""
-    present, seen, out = set(entry.questions), set(), []
-    for row in _history(entry, "catalog.phrasing_removed"):
-        for phrasing in (row.detail or {}).get("removed") or []:
-            if phrasing not in present and phrasing not in seen:
-                seen.add(phrasing)
-                out.append((phrasing, row))
-    return out[:20]
+    return _audited(entry, "catalog.phrasing_removed", "removed", held=False)[:20]
+
+
+def _change_phrasing(entry_id: str, remove: bool):
+    """Remove one phrasing from an entry, or put a removed one back; reload, audit, and say so."""
+    entry = _entry_or_404(entry_id)
+    form = ActionForm()
+    phrasing = request.form.get("phrasing", "")
+    if form.validate_on_submit() and phrasing:
+        conf = settings()
+        edit = remove_phrasings if remove else add_phrasings
+        try:
+            result = edit(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, [phrasing])
+        except CatalogEditError as exc:
+            flash(" ".join([str(exc), *exc.problems[:3]]), "warn")
+            return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
+        engine_holder().reload()
+        db = get_session()
+        where = {"entry": entry.id, "file": result.path.name, "backup": result.backup.name}
+        if remove:
+            audit(db, current_user.username, "catalog.phrasing_removed", removed=list(result.removed), **where)
+            message = f"Đã xoá câu “{phrasing}” khỏi “{entry.title}”; bot đã cập nhật. Có thể khôi phục ở cuối trang."
+        else:
+            audit(db, current_user.username, "catalog.phrasings", added=list(result.added), restored=True, **where)
+            message = f"Đã khôi phục câu “{phrasing}”."
+        db.commit()
+        flash(message, "ok")
+    return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
 
 
 @bp.post("/danh-muc/<entry_id>/xoa-cau")
 @role_required("admin")
 def remove_phrasing(entry_id: str):
     """Take a taught phrasing out of an entry (audited; it can be put back from the same page)."""
-    entry = _entry_or_404(entry_id)
-    form = ActionForm()
-    phrasing = request.form.get("phrasing", "")
-    if form.validate_on_submit() and phrasing:
-        conf = settings()
-        try:
-            result = remove_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, [phrasing])
-        except CatalogEditError as exc:
-            flash(" ".join([str(exc), *exc.problems[:3]]), "warn")
-        else:
-            engine_holder().reload()
-            db = get_session()
-            audit(db, current_user.username, "catalog.phrasing_removed", entry=entry.id,
-                  removed=list(result.removed), file=result.path.name, backup=result.backup.name)
-            db.commit()
-            flash(f"Đã xoá câu “{phrasing}” khỏi “{entry.title}”; bot đã cập nhật. Có thể khôi phục ở cuối trang.", "ok")
-    return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
+    return _change_phrasing(entry_id, remove=True)
 
 
 @bp.post("/danh-muc/<entry_id>/khoi-phuc-cau")
 @role_required("admin")
 def restore_phrasing(entry_id: str):
     """Put a removed phrasing back (the undo of remove_phrasing; audited as a catalog edit)."""
-    entry = _entry_or_404(entry_id)
-    form = ActionForm()
-    phrasing = request.form.get("phrasing", "")
-    if form.validate_on_submit() and phrasing:
-        conf = settings()
-        try:
-            result = add_phrasings(conf.engine.catalog_path, conf.engine.intents_dir, entry.id, [phrasing])
-        except CatalogEditError as exc:
-            flash(" ".join([str(exc), *exc.problems[:3]]), "warn")
-        else:
-            engine_holder().reload()
-            db = get_session()
-            audit(db, current_user.username, "catalog.phrasings", entry=entry.id, added=list(result.added),
-                  file=result.path.name, backup=result.backup.name, restored=True)
-            db.commit()
-            flash(f"Đã khôi phục câu “{phrasing}”.", "ok")
-    return redirect(url_for("admin.catalog_entry", entry_id=entry.id))
+    return _change_phrasing(entry_id, remove=False)
