@@ -245,6 +245,12 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
                 line, col = lexicon_tree["terms"].lc.value(term)
                 problems.append(Problem(str(lexicon_path), line + 1, col + 1,
                                         f"terms/{term}: unknown intent {target!r}"))
+    emergency = extras.get("khan-cap", {})
+    for n, danger in enumerate(emergency.get("signals", {}).get("dangers", ())):
+        for number in _calls(danger["call"]):
+            if number not in emergency["numbers"]:
+                problems.append(Problem(entries["khan-cap"].source_file, 1, 1,
+                                        f"signals/dangers/{n}/call: {number} is not listed under numbers"))
     menu = tuple(MenuOption(o["title"], tuple(o["entries"])) for o in extras.get("menu", {}).get("options", ()))
     for n, option in enumerate(menu):
         for entry_id in option.entries:
@@ -256,4 +262,9 @@ def load_catalog(catalog_path: Path, intents_dir: Path) -> Catalog:
     assert commune is not None
     return Catalog(entries=entries, commune=commune, lexicon=_lexicon(lexicon_tree),
                    version=digest.hexdigest()[:12], files=tuple(files), out_of_scope=negatives,
-                   near_domain=near_domain, emergency=extras.get("khan-cap", {}), menu=menu, dialogue=dialogue)
+                   near_domain=near_domain, emergency=emergency, menu=menu, dialogue=dialogue)
+
+
+def _calls(call: str | list[str]) -> list[str]:
+    """A danger's `call`: one number or several, best first."""
+    return [call] if isinstance(call, str) else list(call)

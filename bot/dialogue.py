@@ -43,7 +43,8 @@ class Engine:
                                negatives=catalog.out_of_scope + catalog.near_domain, off_topic=catalog.out_of_scope,
                                withheld=emergency.questions if emergency else ())
         self.safety = EmergencyDetector(catalog.emergency.get("signals", {}), catalog.lexicon.abbreviations,
-                                        emergency.questions if emergency else (), self.normalizer)
+                                        emergency.questions if emergency else (), self.normalizer,
+                                        numbers=catalog.emergency.get("numbers", {}))
         # The second tier: national records, where the curated catalog has no entry that fits.
         self.national = NationalTier(national, self.normalizer, catalog.out_of_scope + catalog.near_domain,
                                      catalog.out_of_scope) if national is not None else None

@@ -22,7 +22,7 @@ EXACT = "="  # before a phrase: it counts only where the citizen typed it with i
 MAX_GAP = 3
 URGENT_REACH = 3  # an urgent word this many words before a danger makes it current ("đang cháy"),
 # and an intense one as many words after it ("cháy ngùn ngụt")
-ALL_NUMBERS = ("113", "114", "115")
+ALL_NUMBERS = ("113", "114", "115")  # when the catalog lists none
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _RUN = re.compile(r"(\w)\1{2,}", re.UNICODE)  # "cuuu" -> "cu" or "cuu": letters typed three times or more
 
@@ -172,10 +172,10 @@ class PhraseBook:
 
 @dataclass(frozen=True)
 class Danger:
-    """A kind of danger, the number that fits it, and the phrases that name it."""
+    """A kind of danger, the numbers that fit it (best first), and the phrases that name it."""
 
     name: str
-    call: str
+    calls: tuple[str, ...]
     phrases: tuple[Phrase, ...]
 
 
@@ -184,7 +184,7 @@ class Verdict:
     """The detector's judgement of one message."""
 
     emergency: bool
-    calls: tuple[str, ...] = ()  # the numbers that fit, best first (all three when none is specific)
+    calls: tuple[str, ...] = ()  # the numbers that fit best first, then the other listed numbers
     dangers: tuple[str, ...] = ()  # names of the dangers found
     reason: str = ""
 
@@ -197,8 +197,10 @@ class EmergencyDetector:
     """Judges whether a message reports an emergency; built once per catalog load."""
 
     def __init__(self, signals: Mapping[str, Any], abbreviations: Mapping[str, str] | None = None,
-                 examples: Iterable[str] = (), normalize: Any = None):
-        self.dangers = tuple(Danger(str(d["name"]), str(d["call"]), _phrases(d["phrases"]))
+                 examples: Iterable[str] = (), normalize: Any = None, numbers: Iterable[str] = ALL_NUMBERS):
+        # Every number the catalog lists, in its order: those that fit a danger come first in a reply.
+        self.numbers = tuple(str(n) for n in numbers) or ALL_NUMBERS
+        self.dangers = tuple(Danger(str(d["name"]), _calls(d["call"]), _phrases(d["phrases"]))
                              for d in signals.get("dangers", ()))
         self._danger_of = {id(p): d for d in self.dangers for p in d.phrases}
         self._dangers = PhraseBook(p for d in self.dangers for p in d.phrases)
@@ -230,8 +232,12 @@ class EmergencyDetector:
 
     def assess(self, text: str) -> Verdict:
         """Emergency or not, with the numbers that fit and the evidence found."""
-        if self.normalize is not None and self.examples and self.normalize(text) in self.examples:
-            return Verdict(True, ALL_NUMBERS, reason="taught phrasing")
+        verdict = self._evidence(text)
+        if not verdict.emergency and self.normalize is not None and self.normalize(text) in self.examples:
+            return Verdict(True, self.numbers, verdict.dangers, reason="taught phrasing")
+        return verdict
+
+    def _evidence(self, text: str) -> Verdict:
         tokens = self.tokens(text)
         if not tokens:
             return Verdict(False)
@@ -255,15 +261,11 @@ class EmergencyDetector:
                 return Verdict(False, dangers=names, reason="past, hearsay or hypothetical")
         elif self.paperwork.any(tokens, free) and not current:
             return Verdict(False, dangers=names, reason="a paperwork question")
-        calls = _ordered(d.call for _, d in found)
-        return Verdict(True, _complete(calls) if calls else ALL_NUMBERS, names,
+        calls = tuple(dict.fromkeys(n for _, d in found for n in d.calls))
+        return Verdict(True, calls + tuple(n for n in self.numbers if n not in calls), names,
                        "danger" if found else "call for help")
 
 
-def _ordered(calls: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(calls))
-
-
-def _complete(calls: tuple[str, ...]) -> tuple[str, ...]:
-    """The fitting numbers first, then the other emergency numbers."""
-    return calls + tuple(n for n in ALL_NUMBERS if n not in calls)
+def _calls(call: Any) -> tuple[str, ...]:
+    """A danger's `call`: one number or several, best first."""
+    return (str(call),) if isinstance(call, (str, int)) else tuple(str(n) for n in call)

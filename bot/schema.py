@@ -202,7 +202,9 @@ DIALOGUE = {
         "reviewed": DATE,
     },
 }
-CALL = {"enum": ["113", "114", "115"]}
+NUMBER = {"type": "string", "pattern": r"^1\d\d$"}
+# The number to call first for a danger, or several in order (each one listed under `numbers`).
+CALL = {"oneOf": [NUMBER, {"type": "array", "minItems": 1, "items": NUMBER}]}
 
 EMERGENCY = {
     "type": "object",
@@ -210,8 +212,8 @@ EMERGENCY = {
     "required": [*INTENT["required"], "numbers", "signals"],
     "properties": {
         **INTENT["properties"],
-        "numbers": {"type": "object", "required": ["113", "114", "115"],
-                    "additionalProperties": False, "properties": {n: TEXT for n in ("113", "114", "115")}},
+        "numbers": {"type": "object", "required": ["113", "114", "115"], "propertyNames": {"pattern": r"^1\d\d$"},
+                    "additionalProperties": TEXT},
         "signals": {
             "type": "object",
             "additionalProperties": False,

@@ -92,6 +92,19 @@ def test_unknown_intent_in_lexicon(catalog_copy):
     assert any("unknown intent 'visa-du-lich'" in e and "lexicon.yaml:" in e for e in errors)
 
 
+@pytest.mark.parametrize("call, message", [
+    ('["114", "111"]', "111 is not listed under numbers"),
+    ('"911"', "does not match"),
+])
+def test_an_emergency_call_must_be_a_listed_number(catalog_copy, call, message):
+    catalog, intents = catalog_copy
+    path = intents / "khan-cap.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('call: ["114", "112"]', f"call: {call}", 1),
+                    encoding="utf-8")
+    errors = _errors(catalog, intents)
+    assert any(message in e and "khan-cap.yaml:" in e for e in errors), errors
+
+
 def test_too_few_phrasings_in_intent(catalog_copy):
     catalog, intents = catalog_copy
     (intents / "bad.yaml").write_text(textwrap.dedent("""\

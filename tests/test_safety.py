@@ -99,3 +99,21 @@ def test_shipped_vocabulary_never_alarms_on_catalog_phrasings():
     assert alarms == []
     missed = [q for q in entry.questions if not detector.assess(q).emergency]
     assert missed == []
+
+
+def test_a_danger_may_name_several_numbers_and_the_catalog_lists_more():
+    signals = {**SIGNALS, "dangers": [*SIGNALS["dangers"],
+                                      {"name": "lũ", "call": ["114", "112"], "phrases": ["lũ cuốn"]}]}
+    detector = EmergencyDetector(signals, {}, numbers={"113": "", "114": "", "115": "", "112": ""})
+    assert detector.assess("lũ cuốn trôi nhà").calls == ("114", "112", "113", "115")
+    assert detector.assess("cháy nhà").calls == ("114", "113", "115", "112")
+    assert detector.assess("sos").calls == ("113", "114", "115", "112")
+
+
+def test_the_shipped_reply_for_a_flood_names_rescue_then_112():
+    from bot.dialogue import Engine
+    from bot.state import MemoryStateStore
+
+    engine = Engine(load_catalog(ROOT / "procedures.yaml", ROOT / "intents"))
+    text = engine.respond("u", "nước lũ cuốn trôi người", MemoryStateStore()).replies[0].text
+    assert text.startswith("KHẨN CẤP: gọi ngay 114") and "112 (" in text.splitlines()[1]
