@@ -73,11 +73,26 @@ def _echo(database: Database, event: InboundEvent) -> Accepted:
         return Accepted("ignored")
 
 
+# Keys whose values are identifiers or numbers the answering step re-reads from the stored event.
+_KEPT_KEYS = frozenset({"id", "msg_id", "app_id", "user_id", "user_id_by_app", "oa_id", "timestamp", "event_name",
+                        "latitude", "longitude", "type"})
+
+
 def _masked_payload(payload: dict[str, Any], masked: str) -> dict[str, Any]:
-    # The stored event carries the text as stored: cleaned by parsing (no NUL, no lone surrogate), masked.
-    # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
-    stored = dict(payload)
+    """The event as stored: message.text as parsed and masked, every other string masked too (captions,
+    attachment descriptions, submitted info), identifiers kept. The caller's payload is left as it was."""
+    stored = _mask_strings(payload)
     message = stored.get("message")
     if isinstance(message, dict) and isinstance(message.get("text"), str):
-        stored["message"] = dict(message, text=masked)
+        message["text"] = masked
     return stored
+
+
+def _mask_strings(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_strings(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_strings(v, key) for v in value]
+    if isinstance(value, str) and key not in _KEPT_KEYS:
+        return mask_sensitive(value)
+    return value

@@ -53,4 +53,4 @@ def forget_citizen(conn: Connection, zalo_id: str) -> None:
     conn.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
     conn.execute(delete(Message).where(Message.citizen_id == citizen_id))
     conn.execute(delete(Citizen).where(Citizen.id == citizen_id))
-    log.info("user_withdraw: deleted stored data of citizen %s", citizen_id)
+    log.info("user_withdraw: a citizen's stored data deleted")

@@ -65,13 +65,15 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 lock = Path(path).with_name(Path(path).name + ".writer.lock")
             self.turn = WriteTurn(lock)
-            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                                hide_parameters=True)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             # No pre-ping (a round trip per transaction): the first statement on a connection the server
             # dropped fails, SQLAlchemy then discards the whole pool, and the caller's retry (Zalo's, or
             # the claim loop's next look) runs on a fresh one.
-            options: dict[str, Any] = {"pool_recycle": 300}
+            # hide_parameters: an error message never quotes a citizen id or a message text.
+            options: dict[str, Any] = {"pool_recycle": 300, "hide_parameters": True}
             if pool_size is not None:
                 options["pool_size"] = pool_size
             self.engine = create_engine(url, **options)
