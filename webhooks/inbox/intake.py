@@ -74,7 +74,7 @@ def _echo(database: Database, event: InboundEvent) -> Accepted:
 
 
 # Keys whose values are identifiers or numbers the answering step re-reads from the stored event.
-_KEPT_KEYS = frozenset({"id", "msg_id", "app_id", "user_id", "user_id_by_app", "oa_id", "timestamp", "event_name",
+KEPT_KEYS = frozenset({"id", "msg_id", "app_id", "user_id", "user_id_by_app", "oa_id", "timestamp", "event_name",
                         "latitude", "longitude", "type"})
 
 
@@ -93,6 +93,6 @@ def _mask_strings(value: Any, key: str = "") -> Any:
         return {k: _mask_strings(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_strings(v, key) for v in value]
-    if isinstance(value, str) and key not in _KEPT_KEYS:
+    if isinstance(value, str) and key not in KEPT_KEYS:
         return mask_sensitive(value)
     return value

@@ -121,9 +121,11 @@ def driver_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers go on while one writes; NORMAL sync is durable enough under WAL.
+    # WAL lets readers go on while one writes; NORMAL sync is durable enough under WAL. secure_delete
+    # overwrites what a withdrawal deletes, so a withdrawn citizen's words do not linger in free pages.
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
+                   "secure_delete=ON"):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 
