@@ -92,3 +92,26 @@ def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings
 
 def admin_client_of(client):
     return client
+
+
+def test_rows_stored_before_the_masking_step_are_masked_again(db):
+    from webhooks.storage.models import ConversationRow, Message
+    from webhooks.storage.remask import remask_stored
+
+    with db.session() as s:
+        citizen = Citizen(zalo_id=OTHER)
+        s.add(citizen)
+        s.flush()
+        s.add(Message(citizen_id=citizen.id, direction="in", msg_id="old-1", text=f"sđt {PHONE}",
+                      normalized=f"sdt {PHONE}", payload={"sender": {"id": OTHER}, "message": {"text": f"sđt {PHONE}"}}))
+        s.add(Message(citizen_id=citizen.id, direction="out", text="gọi 02438251234", status="sent"))
+        s.add(ConversationRow(zalo_id=OTHER, data={"question": f"mail a.b@gmail.com {PHONE}"}))
+        s.add(ClusterMark(key=f"sdt {PHONE}", status="ignored", by="hoa"))
+        s.add(AuditLog(username="hoa", action="cluster.ignored", detail={"key": f"sdt {PHONE}"}))
+    assert scan_database(db) != []
+    with db.transaction() as conn:
+        assert remask_stored(conn) == 4
+    assert scan_database(db) == []
+    with db.session() as s:
+        assert s.scalar(select(Message.payload).where(Message.msg_id == "old-1"))["sender"]["id"] == OTHER
+        assert s.scalar(select(Message.text).where(Message.direction == "out")) == "gọi 02438251234"  # not a citizen's

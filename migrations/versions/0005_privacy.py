@@ -49,6 +49,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_login_failures_key_at", "login_failures", ["key", "at"])
     op.create_index("ix_login_failures_at", "login_failures", ["at"])
+    # Rows stored before the masking step covered phones, e-mail, tax codes, passports, bank and card numbers.
+    from webhooks.storage.remask import remask_stored
+
+    remask_stored(op.get_bind())
 
 
 def downgrade() -> None:
