@@ -50,3 +50,18 @@ def test_a_crash_after_the_file_edit_repeats_only_the_bookkeeping(admin_app, cat
     assert not any(PHRASING in p.read_text(encoding="utf-8") for p in history_dir_for(catalog).glob("*.yaml"))
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "catalog.purge")) == 1
+
+
+def test_admins_see_a_purge_that_keeps_failing(admin_app, catalog_copy, db):
+    from tests.test_admin_support import PASSWORD, login
+    from webhooks.admin.accounts import create_user
+
+    with db.session() as s:
+        create_user(s, "lan", PASSWORD, "admin", by="test")
+        s.add(CatalogPurge(entry_id="khai-sinh", phrasing=PHRASING, attempts=3,
+                           last_error="Danh mục sau khi sửa không hợp lệ"))
+    client = admin_app.test_client()
+    login(client, "lan")
+    html = client.get("/admin/danh-muc").get_data(as_text=True)
+    assert "Chưa xoá được một câu" in html and "Danh mục sau khi sửa không hợp lệ" in html
+    assert PHRASING not in html  # the phrasing itself is not shown again
