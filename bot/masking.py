@@ -11,7 +11,8 @@ import re
 
 # A number as people type it: digits, optionally grouped by single spaces, dots or dashes ("0912 345 678",
 # "001.203.004.567"), optionally after + (+84). Letters or digits glued on either side make it a word.
-_NUMBER = re.compile(r"(?<![\w.+])\+?\d(?:[ .\-]?\d)*(?![\w]|[.,]\d)")
+_NUMBER = re.compile(r"(?<![\w.+])\+?\d+(?:[ .\-]\d+)*(?![\w]|[.,]\d)")
+_SEPARATOR = re.compile(r"[ .\-]")
 LONG_NUMBER = 8  # this many digits or more: phone, ID, tax code, bank account or card, whatever the context
 # What a long number is not: an amount of money (the unit follows), a date or a range of years.
 _MONEY_AFTER = re.compile(r"^\s?(?:đ|đồng|dong|vnđ|vnd|k\b|nghìn|nghin|ngàn|ngan|triệu|trieu|tr\b|tỷ|ty\b)",
@@ -47,10 +48,14 @@ def mask_sensitive(text: str) -> str:
 
 def _long_number(match: re.Match[str]) -> str:
     number = match.group(0)
-    digits = re.sub(r"\D", "", number)
-    if len(digits) < LONG_NUMBER or _DATE.match(number) or _MONEY_AFTER.match(match.string[match.end():]):
+    if _DATE.match(number) or _MONEY_AFTER.match(match.string[match.end():]):
         return number
-    return _stars(number)
+    groups = _SEPARATOR.split(number.lstrip("+"))
+    # One number typed in groups ("0912 345 678", "001.203.004.567") has groups of 2–4 after the first;
+    # anything else ("200 147 0.083", "phòng 101 102") is several numbers, each judged alone.
+    if len(groups) > 1 and not all(2 <= len(g) <= 4 for g in groups[1:]):
+        return re.sub(r"\d+", lambda m: _stars(m.group(0)) if len(m.group(0)) >= LONG_NUMBER else m.group(0), number)
+    return _stars(number) if len(re.sub(r"\D", "", number)) >= LONG_NUMBER else number
 
 
 def _stars(number: str) -> str:

@@ -1,4 +1,5 @@
-"""Two `serve` processes on one database share the login limit: failures at either count together."""
+"""Two `serve` processes on one database share the login limit; the run's database and logs hold no personal
+number in clear, and no trace of a citizen who withdrew."""
 from __future__ import annotations
 
 import re
@@ -7,8 +8,9 @@ from contextlib import ExitStack
 import requests
 
 from tests.fake_zalo import FakeZalo
-from tests.live import Processes, free_port, service_env, wait_healthy
+from tests.live import Processes, free_port, service_env, signed, text_event, wait_healthy
 from webhooks.admin.accounts import create_user
+from webhooks.privacy_check import scan_database, scan_files
 from webhooks.storage.engine import Database
 
 _TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -54,3 +56,23 @@ def test_two_server_processes_count_login_failures_together(tmp_path):
         assert codes == [400] * 5
         assert b.attempt("hoa", "mat-khau-rat-dai-123") == 429  # the other process knows of all five
         assert a.attempt("hoa", "sai-sai-sai-sai") == 429
+
+        # The same run, checked for privacy: a citizen writes personal numbers, is answered, then withdraws.
+        citizen = "7716005500111222333"
+        for n, text in enumerate(("số tôi 0912 345 678, mail lan.nguyen@gmail.com", "cccd 001203004567 làm lại")):
+            body, headers = signed(fake.app_id, text_event(fake.app_id, citizen, f"pm-{n}", text))
+            assert requests.post(bases[n % 2] + "/webhooks/zalo", data=body, headers=headers, timeout=10).ok
+        worker = procs.start("worker", ["-m", "bot", "worker", "--burst"], service_env(fake, free_port(), url))
+        worker.wait(timeout=120)
+        database = Database(url)
+        assert scan_database(database) == []  # stored masked
+        logs = sorted(tmp_path.glob("*.log"))
+        numbers = ["0912 345 678", "0912345678", "lan.nguyen", "001203004567"]
+        assert scan_files(logs, numbers, numbers=True) == []
+        withdraw = {"app_id": fake.app_id, "event_name": "user_withdraw", "sender": {"id": citizen},
+                    "timestamp": "1733300000001"}
+        body, headers = signed(fake.app_id, withdraw)
+        assert requests.post(bases[0] + "/webhooks/zalo", data=body, headers=headers, timeout=10).ok
+        assert scan_database(database, [citizen, "làm lại", "***@gmail.com"]) == []
+        assert scan_files(logs, [citizen, *numbers], numbers=True) == []
+        database.dispose()
