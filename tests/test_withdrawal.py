@@ -10,10 +10,10 @@ from tests.conftest import signed_headers
 from tests.test_admin_support import (admin_app, admin_client, admin_settings, catalog_copy, post,  # noqa: F401
                                       reviewer, send_webhook, users)
 from bot.catalog import load_catalog
-from bot.catalog_edit import history_dir_for
+from bot.catalog_edit import add_phrasings, history_dir_for
 from webhooks.admin.clusters import build_clusters
 from webhooks.catalog_purge import purge_pending
-from webhooks.logs import install_filter
+from webhooks.logs import PrivacyFilter, install_filter
 from webhooks.privacy_check import scan_database, scan_files
 from webhooks.storage.models import AuditLog, CatalogPurge, Citizen, ClusterMark, TaughtPhrasing
 from webhooks.workers import run_until_idle
@@ -41,11 +41,11 @@ def _cluster_key(app, db, fragment: str) -> str:
 def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings, db, catalog_copy, caplog, tmp_path):
     caplog.set_level(logging.INFO)
     install_filter()
-    caplog.handler.addFilter(__import__("webhooks.logs", fromlist=["PrivacyFilter"]).PrivacyFilter())
+    caplog.handler.addFilter(PrivacyFilter())
     services = admin_app.extensions["bot.services"]
     for user, text in ((ZALO_ID, TAUGHT), (ZALO_ID, IGNORED), (ZALO_ID, "mail tôi là lan.nguyen@gmail.com"),
                        (OTHER, IGNORED), (ZALO_ID, "cho tôi gặp cán bộ")):
-        assert send_webhook(admin_client_of(reviewer), admin_settings, user, text).status_code == 200
+        assert send_webhook(reviewer, admin_settings, user, text).status_code == 200
         run_until_idle(services)
     masked = TAUGHT.replace(PHONE, "*******321")
     teach = post(reviewer, "/admin/cau-hoi/day-bot", {"key": _cluster_key(admin_app, db, "dua nho"),
@@ -57,8 +57,6 @@ def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings
     run_until_idle(services)
     catalog, intents = catalog_copy
     # A later edit keeps a history copy holding the taught phrasing.
-    assert post(reviewer, "/admin/cau-hoi/day-bot", {"key": "x"}).status_code in (400, 404)
-    from bot.catalog_edit import add_phrasings
     add_phrasings(catalog, intents, "ket-hon", ["đăng ký kết hôn ở xã mình cần giấy gì vậy ạ"])
     history = history_dir_for(catalog)
     assert any(masked in p.read_text(encoding="utf-8") for p in history.glob("*.yaml"))
@@ -75,11 +73,7 @@ def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings
 
     assert masked not in load_catalog(catalog, intents).entries["khai-sinh"].questions
     traces = [ZALO_ID, PHONE, "*******321", "đứa nhỏ mới đẻ thì ra xã", "lan.nguyen", "mèo nhà tôi bị lạc"]
-    with db.engine.connect() as conn:
-        if db.dialect == "sqlite":
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     found = scan_database(db, traces) + scan_files([tmp_path], traces)
-    found += [f for f in scan_files([], traces) if f]
     logged = "\n".join(r.getMessage() for r in caplog.records)
     found += [t for t in traces if t in logged]
     # The other citizen's identical question stays; only the withdrawn one's words are sought in it.
@@ -88,10 +82,6 @@ def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings
         assert s.scalar(select(func.count()).select_from(Citizen).where(Citizen.zalo_id == ZALO_ID)) == 0
         actions = s.scalars(select(AuditLog.action)).all()
         assert {"catalog.phrasings", "cluster.reply", "cluster.ignored", "catalog.purge"} <= set(actions)
-
-
-def admin_client_of(client):
-    return client
 
 
 def test_rows_stored_before_the_masking_step_are_masked_again(db):

@@ -45,5 +45,6 @@ def purge_pending(services: Services) -> int:
                 done += 1
     if done:
         log.info("catalog purge: %d phrasing(s) of withdrawn citizens removed", done)
+        database.flush_deleted()  # the purge rows held the phrasings: out of SQLite's write-ahead log too
     return done
 

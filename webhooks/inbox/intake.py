@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.masking import mask_sensitive
 from webhooks.storage.citizens import forget_citizen, upsert_citizen_id
 from webhooks.storage.engine import Database, dialect_insert
@@ -39,10 +41,15 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
         return _echo(database, event)
     if event.kind in NOT_STORED_KINDS or not event.user_id:
         return Accepted("ignored")
-    with database.transaction() as conn:
-        if event.kind == "withdraw":
+    if event.kind == "withdraw":
+        with database.transaction() as conn:
             forget_citizen(conn, event.user_id)
-            return Accepted("deleted")
+        try:
+            database.flush_deleted()
+        except DBAPIError:  # committed already; the log empties at the next checkpoint instead
+            log.warning("webhook: write-ahead log not emptied after a withdrawal")
+        return Accepted("deleted")
+    with database.transaction() as conn:
         answered = event.kind in ANSWERED_KINDS
         citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered,
                                        following={"follow": True, "unfollow": False}.get(event.kind))

@@ -102,6 +102,14 @@ class Database:
                 s.rollback()
                 raise
 
+    def flush_deleted(self) -> None:
+        """After a withdrawal: on SQLite, empty the write-ahead log, whose older frames still hold the deleted
+        rows (secure_delete has zeroed them in the database file). PostgreSQL's autovacuum does its part."""
+        if self.dialect == "sqlite":
+            with self.turn.hold() if self.turn is not None else nullcontext():
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def dispose(self) -> None:
         """Close pooled connections (after fork, at shutdown)."""
         self.engine.dispose()
