@@ -16,8 +16,13 @@ from bot.catalog import LEXICON_FILE, CatalogError, load_catalog
 from bot.yaml_source import read_yaml, yaml_loader
 from bot.normalize import Normalizer
 
+PRIVATE_FILE = 0o600  # what the service writes is readable by its own user only
 # One writer at a time inside this process; the lock file covers other processes (gunicorn).
 _LOCK = threading.Lock()
+
+
+_GONE = "Các câu này không còn trong mục"
+_NO_ENTRY = "Không có mục {entry_id!r} trong danh mục"
 
 
 class CatalogEditError(Exception):
@@ -71,7 +76,7 @@ def _locate(catalog_path: Path, intents_dir: Path, entry_id: str) -> tuple[Path,
         node, _ = read_yaml(path)
         if node is not None and node.get("id") == entry_id:
             return path, node, node
-    raise CatalogEditError(f"Không có mục {entry_id!r} trong danh mục")
+    raise CatalogEditError(_NO_ENTRY.format(entry_id=entry_id))
 
 
 def _dump(tree: Any) -> str:
@@ -102,13 +107,14 @@ def _write_atomically(path: Path, text: str, history_dir: Path) -> Path:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     backup = history_dir / f"{path.stem}.{stamp}{path.suffix}"
     shutil.copy2(path, backup)
+    os.chmod(backup, PRIVATE_FILE)  # taught phrasings are citizens' words
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        shutil.copymode(path, tmp_name)
+        os.chmod(tmp_name, PRIVATE_FILE)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -125,7 +131,11 @@ def add_phrasings(catalog_path: Path, intents_dir: Path, entry_id: str, phrasing
     if not wanted:
         raise CatalogEditError("Chưa có câu hỏi nào để thêm")
     with _locked(history_dir):
-        catalog = load_catalog(catalog_path, intents_dir)
+        try:
+            catalog = load_catalog(catalog_path, intents_dir)
+        except CatalogError as exc:  # broken by hand: say where, change nothing
+            raise CatalogEditError("Danh mục hiện không đọc được; hãy sửa lỗi này trước",
+                                   [str(p) for p in exc.problems]) from exc
         # The matcher's own normalisation: phrasings equal after it are the same question to the bot.
         normalize = Normalizer(catalog.lexicon)
         owner_of = {normalize(q): e.id for e in catalog.entries.values() for q in e.questions}
@@ -164,10 +174,54 @@ def remove_phrasings(catalog_path: Path, intents_dir: Path, entry_id: str, phras
         questions = node["questions"]
         gone = [q for q in questions if " ".join(str(q).split()) in wanted]
         if not gone:
-            raise CatalogEditError("Các câu này không còn trong mục")
+            raise CatalogEditError(_GONE)
         for question in gone:
             questions.remove(question)
         new_text = _dump(tree)
         _validate_copy(catalog_path, intents_dir, path, new_text)  # e.g. fewer than the minimum of phrasings
         backup = _write_atomically(path, new_text, history_dir)
     return EditResult(path=path, added=(), skipped=(), backup=backup, removed=tuple(str(q) for q in gone))
+
+
+def purge_phrasing(catalog_path: Path, intents_dir: Path, entry_id: str, phrasing: str,
+                   history_dir: Path | None = None) -> int:
+    """Take a withdrawn citizen's phrasing out of the entry and out of every history copy; copies rewritten.
+
+    Idempotent (a phrasing already gone is no error); raises CatalogEditError when the live file cannot be
+    edited (it does not load, or the entry would fall below its minimum of phrasings).
+    """
+    catalog_path = Path(catalog_path)
+    history_dir = Path(history_dir) if history_dir else history_dir_for(catalog_path)
+    try:
+        remove_phrasings(catalog_path, intents_dir, entry_id, [phrasing], history_dir)
+    except CatalogEditError as exc:
+        if str(exc) not in (_GONE, _NO_ENTRY.format(entry_id=entry_id)):
+            raise
+    with _locked(history_dir):
+        return sum(_scrub_copy(copy, phrasing) for copy in sorted(history_dir.glob("*.yaml")))
+
+
+def _scrub_copy(path: Path, phrasing: str) -> bool:
+    """Remove `phrasing` from the questions of every entry in one history copy; whether it changed."""
+    wanted = " ".join(phrasing.split())
+    tree, _ = read_yaml(path)
+    if tree is not None:
+        nodes = tree.get("entries") or [] if isinstance(tree, dict) and "entries" in tree else [tree]
+        changed = False
+        for node in nodes:
+            questions = node.get("questions") if isinstance(node, dict) else None
+            for question in [q for q in questions or [] if " ".join(str(q).split()) == wanted]:
+                questions.remove(question)
+                changed = True
+        new_text = _dump(tree) if changed else None
+    else:  # a copy that does not parse (a broken version kept as it was): its lines, one by one
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if " ".join(line.strip().lstrip("-").strip().strip("\"'").split()) != wanted]
+        new_text = "".join(kept) if len(kept) != len(lines) else None
+    if new_text is None:
+        return False
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(new_text)
+    os.replace(tmp_name, path)
+    return True

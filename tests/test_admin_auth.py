@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from dataclasses import replace
 
 import pytest
@@ -13,8 +11,10 @@ from bot.dialogue import EngineHolder
 from tests.test_admin_support import (PASSWORD, admin, admin_app, admin_client, admin_settings,  # noqa: F401
                                       catalog_copy, csrf_token, login, post, reviewer, send_webhook, users)
 from webhooks import create_app
-from webhooks.admin.accounts import set_active, set_password
-from webhooks.storage.models import AuditLog
+from sqlalchemy import delete
+
+from webhooks.admin.accounts import set_active, set_password, set_role
+from webhooks.storage.models import AuditLog, LoginFailure
 
 EVERY_PAGE = ["/admin/", "/admin/cau-hoi", "/admin/cau-hoi/nhom?key=x", "/admin/gap-can-bo", "/admin/gap-can-bo/1",
               "/admin/thong-ke", "/admin/thu-bot", "/admin/danh-muc", "/admin/danh-muc/khai-sinh",
@@ -103,23 +103,46 @@ def test_login_attempts_are_rate_limited(admin_client, users):
     assert admin_client.get("/admin/login").status_code == 200  # only attempts are limited
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set: no Redis to share limits in")
-def test_with_redis_the_login_limit_is_counted_in_redis_for_every_process(admin_settings, db, users):
-    import redis
-
-    store = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
-    before = set(store.keys("*LIMITER*"))
-    app = create_app({"SETTINGS": replace(admin_settings, redis_url=os.environ["TEST_REDIS_URL"]), "DATABASE": db,
-                      "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True,
-                      "RATELIMIT_KEY_PREFIX": f"bot-test-{uuid.uuid4().hex[:8]}"})
-    client = app.test_client()
+def _fail(client, username: str, times: int, **kwargs) -> list[int]:
     token = csrf_token(client.get("/admin/login").get_data(as_text=True))
-    codes = [client.post("/admin/login", data={"username": "hoa", "password": "sai-sai-sai-sai",
-                                                "csrf_token": token}).status_code for _ in range(6)]
-    assert codes == [400] * 5 + [429]
-    counted = set(store.keys("*LIMITER*")) - before
-    assert counted  # the count lives in Redis, where every server process reads it
-    store.delete(*counted)
+    return [client.post("/admin/login", data={"username": username, "password": "sai-sai-sai-sai",
+                                               "csrf_token": token}, **kwargs).status_code for _ in range(times)]
+
+
+def _second_process(admin_settings, db):
+    """Another app on the same database, as a second server process would be."""
+    return create_app({"SETTINGS": admin_settings, "DATABASE": db, "ENGINES": EngineHolder(admin_settings.engine),
+                       "TESTING": True}).test_client()
+
+
+def test_login_failures_are_counted_for_every_process(admin_client, admin_settings, db, users):
+    other = _second_process(admin_settings, db)
+    assert _fail(admin_client, "hoa", 3) == [400] * 3
+    assert _fail(other, "hoa", 2) == [400] * 2
+    assert _fail(admin_client, "hoa", 1) == [429]  # five failures in all, wherever they were counted
+    assert login(other, "hoa").status_code == 429  # even the right password waits out the lock-out
+
+
+def test_a_locked_account_or_address_does_not_lock_out_staff_on_their_own_browser(admin_client, admin_settings,
+                                                                                   db, users):
+    staff = _second_process(admin_settings, db)  # the admin's usual browser, same office address
+    assert login(staff, "lan").status_code == 302
+    post(staff, "/admin/logout", {}, token_from="/admin/cau-hoi")
+    # Someone at the same address guesses at both accounts and at many others.
+    assert _fail(admin_client, "lan", 6)[-1] == 429
+    for n in range(4):
+        _fail(admin_client, f"khong-co-{n}", 4)
+    assert login(admin_client, "hoa").status_code == 429  # this address is locked for unknown browsers
+    assert login(staff, "lan").status_code == 302  # but not for the admin's own browser
+    # The other staff member on the same network, on their own browser, is not caught either.
+    hoa = _second_process(admin_settings, db)
+    with db.session() as s:
+        s.execute(delete(LoginFailure).where(LoginFailure.key == "address:127.0.0.1"))
+    assert login(hoa, "hoa").status_code == 302
+    post(hoa, "/admin/logout", {}, token_from="/admin/cau-hoi")
+    for n in range(5):
+        _fail(admin_client, f"khac-{n}", 4)
+    assert login(hoa, "hoa").status_code == 302
 
 
 @pytest.mark.parametrize("url", ADMIN_ONLY)
@@ -142,7 +165,7 @@ def test_reviewer_menu_hides_admin_pages(reviewer, admin_client):
 
 def test_session_cookie_flags_and_lifetime(admin_app, admin_client, users):
     response = login(admin_client, "hoa")
-    cookie = response.headers["Set-Cookie"]
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Expires=" in cookie  # a permanent session: the lifetime below applies
     assert admin_app.config["PERMANENT_SESSION_LIFETIME"] == dt.timedelta(hours=8)
@@ -172,6 +195,33 @@ def test_logout(reviewer):
     response = post(reviewer, "/admin/logout", {}, token_from="/admin/cau-hoi")
     assert response.status_code == 302
     assert reviewer.get("/admin/cau-hoi").status_code == 302
+
+
+def _copy(client, admin_settings, db):
+    """A second browser holding a copy of `client`'s session cookie."""
+    thief = _second_process(admin_settings, db)
+    thief.set_cookie("session", client.get_cookie("session").value, path="/")
+    return thief
+
+
+def test_a_copied_cookie_is_refused_after_logout(reviewer, admin_settings, db):
+    thief = _copy(reviewer, admin_settings, db)
+    assert thief.get("/admin/cau-hoi").status_code == 200
+    post(reviewer, "/admin/logout", {}, token_from="/admin/cau-hoi")
+    assert thief.get("/admin/cau-hoi").status_code == 302
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: set_password(s, "hoa", "mot-mat-khau-moi-hoan-toan", by="lan"),
+    lambda s: set_role(s, "hoa", "admin", by="lan"),
+    lambda s: (set_active(s, "hoa", False, by="lan"), set_active(s, "hoa", True, by="lan")),
+], ids=["password", "role", "disable-enable"])
+def test_account_changes_end_every_session(reviewer, admin_settings, db, change):
+    thief = _copy(reviewer, admin_settings, db)
+    with db.session() as s:
+        change(s)
+    assert reviewer.get("/admin/cau-hoi").status_code == 302
+    assert thief.get("/admin/cau-hoi").status_code == 302  # re-enabling does not revive old sessions
 
 
 def test_security_headers_on_admin_pages(reviewer):

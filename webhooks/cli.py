@@ -18,10 +18,10 @@ from typing import Any, Callable
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from webhooks import logs
 from webhooks.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 READY = "worker ready: claiming jobs"  # logged once a worker takes jobs (the benchmark waits for it)
 
 
@@ -85,7 +85,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings | None = None) -> int
         return 2
     port = args.port or checked.port
     host = args.host or ("127.0.0.1" if checked.demo else "0.0.0.0")  # a demo is for this machine only
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure()
     migrate.upgrade(checked.database_url)  # once, before the server processes fork
     try:
         app = create_app({"SETTINGS": checked})  # preloaded: the server processes share the loaded catalog
@@ -115,7 +115,8 @@ class BotServer(BaseApplication):
     def load_config(self) -> None:
         """Our defaults, then the caller's options."""
         defaults = {"worker_class": "gthread", "preload_app": True, "timeout": 30, "graceful_timeout": 10,
-                    "accesslog": "-", "control_socket_disable": True,  # two local servers would share one socket
+                    "accesslog": "-", "access_log_format": logs.ACCESS_LOG_FORMAT,
+                    "control_socket_disable": True,  # two local servers would share one socket
                     "post_fork": _post_fork, "worker_exit": _worker_exit}
         for key, value in {**defaults, **self.options}.items():
             self.cfg.set(key, value)
@@ -145,7 +146,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings | None = None) -> in
     checked = _checked(settings)
     if checked is None:
         return 2
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure()
     migrate.upgrade(checked.database_url)
     services = Services(settings=checked, database=Database(checked.database_url, pool_size=args.threads + 1))
     services.client  # noqa: B018 (built now: token seeding is not the first reply's wait)

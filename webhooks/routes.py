@@ -8,6 +8,7 @@ import multiprocessing
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_login import current_user
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,6 +21,7 @@ from webhooks.zalo.signature import SIGNATURE_HEADER, verify_signature
 
 log = logging.getLogger(__name__)
 bp = Blueprint("zalo", __name__)
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class RejectionCounter:
@@ -104,9 +106,24 @@ def _acknowledgement(note: str) -> bytes:
     return json.dumps({"result": note, "status": "ok"}).encode() + b"\n"
 
 
+def _may_see_details() -> bool:
+    # Loopback without a forwarding proxy in between (a proxy's own requests come from 127.0.0.1 too), or
+    # a signed-in admin (the dashboard's session is opened for /healthz as well).
+    if request.remote_addr in ("127.0.0.1", "::1") and "X-Forwarded-For" not in request.headers:
+        return True
+    return bool(getattr(current_user, "is_authenticated", False) and getattr(current_user, "is_admin", False))
+
+
 @bp.get("/healthz")
 def healthz():
-    """Database, catalog version, delivery backlog and signature rejections, as JSON."""
+    """ok / not ok (503) to anyone; the details (database, catalog, backlog, rejections) to admins and localhost."""
+    report, healthy = _report()
+    if not _may_see_details():
+        report = {"status": report["status"]}
+    return jsonify(report), 200 if healthy else 503
+
+
+def _report() -> tuple[dict[str, Any], bool]:
     report: dict[str, Any] = {"signature_rejections": current_app.extensions["bot.signature_rejections"].value}
     healthy = True
     try:
@@ -133,7 +150,15 @@ def healthz():
     if current_app.config["SETTINGS"].demo:
         report["demo"] = "demo mode: example commune data and demo secrets, not a live service"
     report["status"] = "ok" if healthy else "degraded"
-    return jsonify(report), 200 if healthy else 503
+    return report, healthy
+
+
+def _strict_transport(response: Any) -> Any:
+    # Only over HTTPS (behind a proxy: its X-Forwarded-Proto, trusted with BOT_BEHIND_PROXY): a browser that
+    # saw it never falls back to plain http for this host.
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -142,6 +167,7 @@ def _too_large(_exc: RequestEntityTooLarge):
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhook and health endpoints."""
+    """Register the webhook and health endpoints, and HSTS on every HTTPS response."""
     app.extensions.setdefault("bot.signature_rejections", RejectionCounter())
     app.register_blueprint(bp)
+    app.after_request(_strict_transport)

@@ -57,5 +57,5 @@ class ConsoleClient:
         from webhooks.zalo.api import SendResult
 
         buttons = "".join(f"\n  [{b.title}] → {b.value}" for b in reply.buttons)
-        log.info("DEMO reply to %s:\n%s%s", user_id, reply.text, buttons)
+        log.info("DEMO reply:\n%s%s", reply.text, buttons)
         return SendResult("sent", 0, "demo", message_id=None)

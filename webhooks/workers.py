@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from webhooks.catalog_purge import purge_pending
 from webhooks.inbox.answering import answer_next
 from webhooks.inbox.handoffs import close_idle
 from webhooks.outbox.delivery import deliver_next
@@ -60,6 +61,10 @@ class Workers:
                         self.wake()  # their notices are in the outbox
                 except Exception:
                     log.exception("closing idle hand-overs failed")
+                try:
+                    purge_pending(self.services)  # withdrawn citizens' taught phrasings, until done
+                except Exception:
+                    log.exception("catalog purge failed")
             with self._changed:
                 seen = self._generation
             try:

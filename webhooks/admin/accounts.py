@@ -84,27 +84,41 @@ def set_active(session: Session, username: str, active: bool, *, by: str) -> Use
     """Disable (or re-enable) an account; a disabled account cannot log in and its sessions end."""
     user = _existing(session, username)
     user.active = active
+    _bump(user)  # re-enabling must not revive the sessions disabling ended
     audit(session, by, "user.enable" if active else "user.disable", user=user.username)
     return user
 
 
 def set_password(session: Session, username: str, password: str, *, by: str) -> User:
-    """Change an account's password (its other sessions end)."""
+    """Change an account's password (all its sessions end)."""
     check_password(password)
     user = _existing(session, username)
     user.password_hash = hash_password(password)
+    _bump(user)
     audit(session, by, "user.passwd", user=user.username)
     return user
 
 
 def set_role(session: Session, username: str, role: str, *, by: str) -> User:
-    """Change an account's role."""
+    """Change an account's role (its sessions end: it logs in again with the new rights)."""
     if role not in ROLES:
         raise AccountError(f"Vai trò phải là một trong: {', '.join(ROLES)}")
     user = _existing(session, username)
     user.role = role
+    _bump(user)
     audit(session, by, "user.role", user=user.username, role=role)
     return user
+
+
+def _bump(user: User) -> None:
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def end_sessions(session: Session, username: str) -> None:
+    """End every session of this account, server-side (logout)."""
+    user = find_user(session, username)
+    if user is not None:
+        _bump(user)
 
 
 def list_users(session: Session) -> list[User]:

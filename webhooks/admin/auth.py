@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 from typing import Callable, TypeVar
 
-from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
@@ -14,13 +12,14 @@ from sqlalchemy import select
 
 from webhooks.settings import Settings
 from webhooks.admin.blueprint import bp, login_manager
-from webhooks.admin.accounts import audit, authenticate
+from webhooks.admin.accounts import audit, authenticate, end_sessions
 from webhooks.admin.forms import LoginForm
+from webhooks.admin.login_limits import (LOCKED_MESSAGE, device_of, failure_keys, is_locked, record_failure,
+                                         remember_device)
 from webhooks.storage.engine import get_session
 from webhooks.storage.models import User
 
 F = TypeVar("F", bound=Callable)
-LOGIN_LIMIT = "5 per minute"
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 login_manager.login_view = "admin.login"
@@ -36,11 +35,11 @@ class StaffUser(UserMixin):
         self.db_id = user.id
         self.username = user.username
         self.role = user.role
-        self.fingerprint = _fingerprint(user)
+        self.epoch = user.session_epoch or 0
 
     def get_id(self) -> str:
-        # The fingerprint changes with the password or the active flag, ending old sessions.
-        return f"{self.db_id}:{self.fingerprint}"
+        # The epoch moves on logout, a password or role change and disabling: every older session ends.
+        return f"{self.db_id}:{self.epoch}"
 
     @property
     def is_admin(self) -> bool:
@@ -48,23 +47,20 @@ class StaffUser(UserMixin):
         return self.role == "admin"
 
 
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(f"{user.password_hash}|{user.active}".encode()).hexdigest()[:16]
-
-
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    db_id, _, fingerprint = user_id.partition(":")
-    if not db_id.isdigit():
+    db_id, _, epoch = user_id.partition(":")
+    if not db_id.isdigit() or not epoch.isdigit():
         return None
     user = get_session().get(User, int(db_id))
-    if user is None or not user.active or not hmac.compare_digest(_fingerprint(user), fingerprint):
+    if user is None or not user.active or (user.session_epoch or 0) != int(epoch):
         return None
     return StaffUser(user)
 
 
 def init_limiter(app: Flask, settings: Settings) -> None:
-    """Attach the login rate limiter (redis when configured, memory otherwise)."""
+    """Attach flask-limiter (Redis when configured, memory otherwise) for request-rate limits; login failures
+    are counted in the database instead (login_limits), shared by every process."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
@@ -91,16 +87,23 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])
 def login():
-    """The login form."""
+    """The login form; failures are limited per account and per address (webhooks.admin.login_limits)."""
     if current_user.is_authenticated:
         return redirect(url_for("admin.unanswered"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
         db = get_session()
-        user = authenticate(db, form.username.data or "", form.password.data or "")
+        name = (form.username.data or "").strip().lower()
+        keys = failure_keys(name, request.remote_addr, device_of(request, name))
+        if is_locked(db, keys):
+            form.password.errors.append(LOCKED_MESSAGE)
+            return render_template("admin/login.html", form=form, title="Đăng nhập"), 429
+        user = authenticate(db, name, form.password.data or "")
         if user is None:
+            record_failure(db, keys)
+            db.commit()
             form.password.errors.append("Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đã bị khoá.")
         else:
             session.clear()  # a fresh session on login (no fixation)
@@ -108,14 +111,21 @@ def login():
             login_user(StaffUser(user))
             audit(db, user.username, "login")
             db.commit()
-            return redirect(_safe_next(request.args.get("next")))
-    return render_template("admin/login.html", form=form, title="Đăng nhập"), 200 if not form.errors else 400
+            response = redirect(_safe_next(request.args.get("next")))
+            remember_device(response, user.username, current_app.config["SESSION_COOKIE_SECURE"])
+            return response
+    if form.errors:
+        status = 400
+    return render_template("admin/login.html", form=form, title="Đăng nhập"), status
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    """End the session."""
+    """End the session, and every other session of this account (a copied cookie is refused afterwards)."""
+    db = get_session()
+    end_sessions(db, current_user.username)
+    db.commit()
     logout_user()
     session.clear()
     flash("Bạn đã đăng xuất.", "info")

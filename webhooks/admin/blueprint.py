@@ -26,7 +26,8 @@ class DashboardSessions(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         """The dashboard's signed cookie session; None (Flask's read-only null session) elsewhere."""
-        if not request.path.startswith(bp.url_prefix or "/admin"):
+        # /healthz reads it too: its details are shown to a signed-in admin.
+        if not request.path.startswith(bp.url_prefix or "/admin") and request.path != "/healthz":
             return None
         return super().open_session(app, request)
 

@@ -18,7 +18,7 @@ from webhooks.admin.auth import role_required
 from webhooks.admin.common import SENSITIVE, VN, engine, settings
 from webhooks.admin.forms import ActionForm, PhrasingsForm
 from webhooks.storage.engine import get_session
-from webhooks.storage.models import AuditLog
+from webhooks.storage.models import AuditLog, CatalogPurge
 
 KIND_LABELS = {"procedure": "Thủ tục", "faq": "Hỏi đáp", "intent": "Giao tiếp"}
 NATIONAL_RESULTS = 50  # matches listed for one search
@@ -69,7 +69,8 @@ def catalog():
     return render_template("admin/catalog.html", title="Danh mục thủ tục", rows=rows, kinds=KIND_LABELS,
                            problems=problems, version=engine().catalog.version, holder_error=holder_error,
                            flagged=sum(r.stale or r.unsourced or r.expired for r in rows),
-                           national=national, query=query, found=found, shown=NATIONAL_RESULTS)
+                           national=national, query=query, found=found, shown=NATIONAL_RESULTS,
+                           purges=get_session().scalars(select(CatalogPurge).where(CatalogPurge.attempts > 0)).all())
 
 
 def _entry_or_404(entry_id: str) -> Entry:

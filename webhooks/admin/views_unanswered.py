@@ -16,6 +16,7 @@ from webhooks.admin.accounts import audit
 from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster
 from webhooks.admin.common import PERIODS, SENSITIVE, engine, paginate, period_days, settings, since
 from webhooks.admin.forms import AttachForm, MarkForm, ReplyForm, choices
+from webhooks.admin.teaching import record_taught
 from webhooks.admin.replying import dispatch, pseudonym, send_staff_reply, summary
 from webhooks.storage.engine import get_session
 from webhooks.storage.models import Citizen, Message
@@ -138,6 +139,7 @@ def attach():
     engine_holder().reload()
     db = get_session()
     mark_cluster(db, found, "attached", current_user.username, entry_id=entry_id)
+    record_taught(db, [r[0] for r in found.rows], entry_id, result.added)
     audit(db, current_user.username, "catalog.phrasings", entry=entry_id, added=list(result.added),
           file=result.path.name, backup=result.backup.name)
     db.commit()
@@ -169,7 +171,7 @@ def reply():
     citizens = list(db.scalars(select(Citizen).where(Citizen.id.in_(found.citizen_ids))))
     deliveries = send_staff_reply(db, citizens, form.text.data or "", current_user.username)
     audit(db, current_user.username, "cluster.reply", key=found.key, sent=sum(d.queued for d in deliveries),
-          skipped=[d.label for d in deliveries if not d.queued])
+          skipped=sum(not d.queued for d in deliveries))  # a count: the audit names no citizen
     db.commit()
     dispatch(deliveries)
     headline, missed = summary(deliveries)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.masking import mask_sensitive
 from webhooks.storage.citizens import forget_citizen, upsert_citizen_id
 from webhooks.storage.engine import Database, dialect_insert
@@ -39,10 +41,15 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
         return _echo(database, event)
     if event.kind in NOT_STORED_KINDS or not event.user_id:
         return Accepted("ignored")
-    with database.transaction() as conn:
-        if event.kind == "withdraw":
+    if event.kind == "withdraw":
+        with database.transaction() as conn:
             forget_citizen(conn, event.user_id)
-            return Accepted("deleted")
+        try:
+            database.flush_deleted()
+        except DBAPIError:  # committed already; the log empties at the next checkpoint instead
+            log.warning("webhook: write-ahead log not emptied after a withdrawal")
+        return Accepted("deleted")
+    with database.transaction() as conn:
         answered = event.kind in ANSWERED_KINDS
         citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered,
                                        following={"follow": True, "unfollow": False}.get(event.kind))
@@ -73,11 +80,26 @@ def _echo(database: Database, event: InboundEvent) -> Accepted:
         return Accepted("ignored")
 
 
+# Keys whose values are identifiers or numbers the answering step re-reads from the stored event.
+KEPT_KEYS = frozenset({"id", "msg_id", "app_id", "user_id", "user_id_by_app", "oa_id", "timestamp", "event_name",
+                        "latitude", "longitude", "type"})
+
+
 def _masked_payload(payload: dict[str, Any], masked: str) -> dict[str, Any]:
-    # The stored event carries the text as stored: cleaned by parsing (no NUL, no lone surrogate), masked.
-    # Only message.text changes: shallow copies suffice (the caller's payload is left as it was).
-    stored = dict(payload)
+    """The event as stored: message.text as parsed and masked, every other string masked too (captions,
+    attachment descriptions, submitted info), identifiers kept. The caller's payload is left as it was."""
+    stored = _mask_strings(payload)
     message = stored.get("message")
     if isinstance(message, dict) and isinstance(message.get("text"), str):
-        stored["message"] = dict(message, text=masked)
+        message["text"] = masked
     return stored
+
+
+def _mask_strings(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_strings(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_strings(v, key) for v in value]
+    if isinstance(value, str) and key not in KEPT_KEYS:
+        return mask_sensitive(value)
+    return value

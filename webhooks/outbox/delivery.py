@@ -81,5 +81,5 @@ def _record(services: Services, row: Any, lease: dt.datetime, result: SendResult
         log.warning("outbox %s: gone or re-leased before its result (%s) was recorded", row.id, result.status)
         return "lost"
     if values["status"] == "failed":
-        log.warning("outbox %s to %s failed: %s", row.id, row.zalo_id, values["last_error"])
+        log.warning("outbox %s failed: %s", row.id, values["last_error"])
     return values["status"] if finished else result.status

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, update
 
 from webhooks.storage.engine import dialect_insert
+from webhooks.storage.withdrawal import forget_traces
 from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,15 @@ def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, follo
 def forget_citizen(conn: Connection, zalo_id: str) -> None:
     """Delete everything stored about a citizen (user_withdraw), in the caller's transaction.
 
+    Their messages, replies, state and hand-overs go; their words leave cluster marks and audit details;
+    phrasings taught from their questions are queued for removal from the catalog (storage.withdrawal).
+
     The citizen row is taken first (created if absent): a message of theirs being stored, or an
     answer being written, holds that row too, so it either commits before the deletion sees
     everything, or finds the citizen gone and writes nothing.
     """
     citizen_id = upsert_citizen_id(conn, zalo_id, interacted=False)
+    forget_traces(conn, citizen_id)  # reads their messages: before they go
     conn.execute(delete(ConversationRow).where(ConversationRow.zalo_id == zalo_id))
     conn.execute(delete(Outbox).where(Outbox.zalo_id == zalo_id))
     # Explicit deletes rather than FK cascades: SQLite only cascades with its foreign_keys pragma on.
@@ -53,4 +58,4 @@ def forget_citizen(conn: Connection, zalo_id: str) -> None:
     conn.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
     conn.execute(delete(Message).where(Message.citizen_id == citizen_id))
     conn.execute(delete(Citizen).where(Citizen.id == citizen_id))
-    log.info("user_withdraw: deleted stored data of citizen %s", citizen_id)
+    log.info("user_withdraw: a citizen's stored data deleted")

@@ -65,13 +65,15 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 lock = Path(path).with_name(Path(path).name + ".writer.lock")
             self.turn = WriteTurn(lock)
-            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                                hide_parameters=True)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             # No pre-ping (a round trip per transaction): the first statement on a connection the server
             # dropped fails, SQLAlchemy then discards the whole pool, and the caller's retry (Zalo's, or
             # the claim loop's next look) runs on a fresh one.
-            options: dict[str, Any] = {"pool_recycle": 300}
+            # hide_parameters: an error message never quotes a citizen id or a message text.
+            options: dict[str, Any] = {"pool_recycle": 300, "hide_parameters": True}
             if pool_size is not None:
                 options["pool_size"] = pool_size
             self.engine = create_engine(url, **options)
@@ -100,6 +102,14 @@ class Database:
                 s.rollback()
                 raise
 
+    def flush_deleted(self) -> None:
+        """After a withdrawal: on SQLite, empty the write-ahead log, whose older frames still hold the deleted
+        rows (secure_delete has zeroed them in the database file). PostgreSQL's autovacuum does its part."""
+        if self.dialect == "sqlite":
+            with self.turn.hold() if self.turn is not None else nullcontext():
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def dispose(self) -> None:
         """Close pooled connections (after fork, at shutdown)."""
         self.engine.dispose()
@@ -119,9 +129,11 @@ def driver_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers go on while one writes; NORMAL sync is durable enough under WAL.
+    # WAL lets readers go on while one writes; NORMAL sync is durable enough under WAL. secure_delete
+    # overwrites what a withdrawal deletes, so a withdrawn citizen's words do not linger in free pages.
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
+                   "secure_delete=ON"):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 

@@ -170,6 +170,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # reviewer | admin
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped by logout, a password or role change, disabling: every session of an older epoch is refused.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -181,4 +183,41 @@ class AuditLog(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class TaughtPhrasing(Base):
+    """A phrasing staff taught the bot from a citizen's question: withdrawal must find it (webhooks.privacy)."""
+
+    __tablename__ = "taught_phrasings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(Integer, index=True)  # no foreign key: the link outlives nothing
+    entry_id: Mapped[str] = mapped_column(String(64))
+    phrasing: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CatalogPurge(Base):
+    """A taught phrasing of a withdrawn citizen still to take out of the catalog files and their history copies.
+
+    Written in the withdrawal's transaction; the claim loop's poller edits the files and deletes the row,
+    retrying until done (the files cannot be part of the database transaction).
+    """
+
+    __tablename__ = "catalog_purges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64))
+    phrasing: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginFailure(Base):
+    """One failed dashboard login, counted per account, per device and per address by every process."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160))  # account:<name> | device:<name>:<nonce> | address:<ip>
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
