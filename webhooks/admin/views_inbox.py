@@ -7,7 +7,6 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from bot.replies import Reply
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.blueprint import bp

@@ -18,7 +18,7 @@ from bot.replies import Reply
 from webhooks.inbox.people import display, pseudonym, refresh_profile
 from webhooks.outbox.mail import MailError, mail_configured, send_mail
 from webhooks.outbox.retries import backoff
-from webhooks.outbox.writing import as_utc, deadline, within_window, write_replies
+from webhooks.outbox.writing import deadline, within_window, write_replies
 from webhooks.services import Services
 from webhooks.storage.models import (Citizen, CitizenProfile, Handoff, Message, StaffAlert, StaffContact, User,
                                      const, utcnow)
@@ -74,7 +74,10 @@ def compose(services: Services, conn: Connection, kind: str, citizen_id: int,
     handoff = conn.execute(select(Handoff.__table__.c.id).where(Handoff.__table__.c.citizen_id == citizen_id,
                                                                 Handoff.__table__.c.closed_at.is_(None))).scalar()
     base = services.settings.public_url or ""
-    link = f"{base}/admin/gap-can-bo/{handoff}" if kind != "wrong_answer" and handoff else f"{base}/admin/cau-hoi"
+    if kind == "wrong_answer":
+        link = f"{base}/admin/cau-hoi"
+    else:  # the conversation when a hand-over is open, else the inbox
+        link = f"{base}/admin/gap-can-bo" + (f"/{handoff}" if handoff else "")
     lines = [{"handoff": f"Người dân {who} muốn gặp cán bộ.",
               "emergency": f"KHẨN CẤP: người dân {who} có thể đang gặp nguy hiểm. Bot đã gửi số khẩn cấp.",
               "wrong_answer": f"Người dân {who} báo bot trả lời sai."}[kind]]
