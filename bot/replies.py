@@ -52,6 +52,8 @@ class Reply:
 
     text: str
     buttons: tuple[Button, ...] = ()
+    # "ask_info": the channel's form asking the user to share name and phone (first line: its title).
+    form: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", shorten(self.text, MAX_TEXT))
@@ -60,9 +62,13 @@ class Reply:
 
     def to_dict(self) -> dict[str, object]:
         """Plain-data form, for JSON output and storage."""
-        return {"text": self.text, "buttons": [b.__dict__.copy() for b in self.buttons]}
+        data: dict[str, object] = {"text": self.text, "buttons": [b.__dict__.copy() for b in self.buttons]}
+        if self.form:
+            data["form"] = self.form
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":
         """Inverse of to_dict."""
-        return cls(text=data["text"], buttons=tuple(Button(**b) for b in data.get("buttons", [])))
+        return cls(text=data["text"], buttons=tuple(Button(**b) for b in data.get("buttons", [])),
+                   form=data.get("form"))

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from tests.zalo_echo import echo_payload, post_echo
 
 SEND_PATH = "/v3.0/oa/message/cs"
+USER_DETAIL_PATH = "/v3.0/oa/user/detail"
 OAUTH_PATH = "/v4/oa/access_token"
 INVALID_REFRESH_TOKEN = -14014  # what the fake answers for an unknown or reused refresh token
 
@@ -84,7 +85,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.send_error(404)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, content_type, data = self.server.fake.handle_get(self.path, headers)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def log_message(self, *args: Any) -> None:
         pass  # one line per request would drown test output
@@ -108,6 +115,8 @@ class FakeZalo:
         self.used_refresh_tokens: set[str] = set()
         self.on_send: Callable[[SendRecord], None] | None = None  # runs in the server thread
         self.oa_id = "fake-oa"
+        self.profiles: dict[str, dict[str, Any]] = {}  # user id -> what the user-detail API answers as data
+        self.detail_requests: list[str] = []  # user ids looked up
         self._echo_target: tuple[str, str] | None = None  # (webhook URL, OA secret key): see echo_to
         self.is_down = False
         self.oauth_is_down = False
@@ -278,12 +287,32 @@ class FakeZalo:
             raise _Dropped()
         return _json(answer)
 
+    def handle_get(self, path: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        """The user-detail endpoint: GET /v3.0/oa/user/detail?data={"user_id": …}."""
+        route, _, query = path.partition("?")
+        if route != USER_DETAIL_PATH:
+            return 404, "text/plain", b"not found"
+        try:
+            user_id = json.loads(dict(parse_qsl(query)).get("data", "")).get("user_id")
+        except (ValueError, AttributeError):
+            return _json({"error": -201, "message": "Parameters are invalid"})
+        with self._lock:
+            self.detail_requests.append(str(user_id))
+            if headers.get("access_token") != self.access_token:
+                return _json({"error": -216, "message": "Access token is invalid"})
+            profile = self.profiles.get(str(user_id))
+        if profile is None:
+            return _json({"error": -213, "message": "User has not followed the OA"})
+        return _json({"error": 0, "message": "Success", "data": {"user_id": user_id, **profile}})
+
     def _send(self, record: SendRecord) -> dict[str, Any]:
         if record.headers.get("access_token") != self.access_token:
             record.outcome = "error -216"
             return {"error": -216, "message": "Access token is invalid"}
         message = record.body.get("message") if isinstance(record.body, dict) else None
         text = message.get("text") if isinstance(message, dict) else None
+        if isinstance(message, dict) and _is_info_form(message):
+            text = ""  # the request-user-info template carries no text
         if not record.user_id or not isinstance(text, str) or len(text) > 2000:
             record.outcome = "error -201"
             return {"error": -201, "message": "Parameters are invalid"}
@@ -312,3 +341,9 @@ class FakeZalo:
 
 def _json(data: dict[str, Any]) -> tuple[int, str, bytes]:
     return 200, "application/json", json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def _is_info_form(message: dict[str, Any]) -> bool:
+    payload = (message.get("attachment") or {}).get("payload") if isinstance(message.get("attachment"), dict) else None
+    return isinstance(payload, dict) and payload.get("template_type") == "request_user_info" \
+        and isinstance(payload.get("elements"), list) and bool(payload["elements"])

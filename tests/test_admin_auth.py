@@ -18,11 +18,16 @@ from webhooks.storage.models import AuditLog, LoginFailure
 
 EVERY_PAGE = ["/admin/", "/admin/cau-hoi", "/admin/cau-hoi/nhom?key=x", "/admin/gap-can-bo", "/admin/gap-can-bo/1",
               "/admin/thong-ke", "/admin/thu-bot", "/admin/danh-muc", "/admin/danh-muc/khai-sinh",
-              "/admin/tai-khoan", "/admin/xuat-csv"]
+              "/admin/tai-khoan", "/admin/xuat-csv", "/admin/thong-bao", "/admin/mau-tra-loi", "/admin/gap-can-bo/dem"]
 EVERY_POST = ["/admin/logout", "/admin/cau-hoi/day-bot", "/admin/cau-hoi/tra-loi", "/admin/cau-hoi/danh-dau",
               "/admin/gap-can-bo/1/tra-loi", "/admin/gap-can-bo/1/dong", "/admin/thu-bot", "/admin/thu-bot/lam-lai",
-              "/admin/danh-muc/khai-sinh", "/admin/tai-khoan", "/admin/tai-khoan/hoa"]
-ADMIN_ONLY = ["/admin/danh-muc", "/admin/danh-muc/khai-sinh", "/admin/tai-khoan", "/admin/xuat-csv"]
+              "/admin/danh-muc/khai-sinh", "/admin/tai-khoan", "/admin/tai-khoan/hoa",
+              "/admin/gap-can-bo/1/giao", "/admin/gap-can-bo/1/trang-thai", "/admin/gap-can-bo/1/ghi-chu",
+              "/admin/gap-can-bo/1/mau", "/admin/gap-can-bo/1/xin-so", "/admin/cau-hoi/hoan-tac-bo-qua",
+              "/admin/thong-bao", "/admin/thong-bao/ma-lien-ket", "/admin/thong-bao/huy-lien-ket",
+              "/admin/mau-tra-loi", "/admin/mau-tra-loi/1/xoa"]
+ADMIN_ONLY = ["/admin/danh-muc", "/admin/danh-muc/khai-sinh", "/admin/tai-khoan", "/admin/xuat-csv",
+              "/admin/mau-tra-loi"]
 
 
 @pytest.mark.parametrize("url", EVERY_PAGE)

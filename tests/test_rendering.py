@@ -43,3 +43,20 @@ def test_render_rechecks_limits_of_a_hand_built_reply():
 def test_render_needs_a_user(user_id):
     with pytest.raises(ValueError):
         render(Reply("x"), user_id)
+
+
+def test_render_the_request_user_info_form():
+    body = render(Reply("Cho phép xã liên hệ lại\nBấm để chia sẻ số điện thoại.", form="ask_info"), "u1")
+    payload = body["message"]["attachment"]["payload"]
+    assert "text" not in body["message"] and payload["template_type"] == "request_user_info"
+    assert payload["elements"] == [{"title": "Cho phép xã liên hệ lại", "subtitle": "Bấm để chia sẻ số điện thoại."}]
+
+
+def test_render_refuses_an_unknown_form():
+    with pytest.raises(ValueError):
+        render(Reply("x", form="survey"), "u1")
+
+
+def test_a_form_survives_the_outbox_round_trip():
+    reply = Reply("Tiêu đề\nmô tả", form="ask_info")
+    assert Reply.from_dict(reply.to_dict()) == reply and "form" not in Reply("x").to_dict()

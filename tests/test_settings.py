@@ -61,3 +61,15 @@ def test_national_index_paths():
     assert default.national_aliases.parts[-2:] == ("national", "aliases.yaml") and default.national_aliases.exists()
     s = EngineSettings.from_env({"BOT_NATIONAL_INDEX": "/srv/idx.jsonl", "BOT_NATIONAL_ALIASES": "/srv/aliases.yaml"})
     assert (str(s.national_index), str(s.national_aliases)) == ("/srv/idx.jsonl", "/srv/aliases.yaml")
+
+
+def test_smtp_settings_from_environment():
+    found = Settings.from_env({"SMTP_HOST": "mail.xa.example", "SMTP_PORT": "465", "SMTP_SECURITY": "ssl",
+                               "SMTP_FROM": "bot@xa.example", "BOT_PUBLIC_URL": "https://bot.xa.example/"})
+    assert (found.smtp_host, found.smtp_port, found.smtp_security, found.smtp_from, found.public_url) == (
+        "mail.xa.example", 465, "ssl", "bot@xa.example", "https://bot.xa.example")
+
+
+def test_a_wrong_smtp_security_is_named():
+    with pytest.raises(ConfigError, match="SMTP_SECURITY"):
+        Settings.from_env({"SMTP_SECURITY": "tls"})

@@ -273,3 +273,24 @@ def test_processes_racing_to_refresh_make_one_refresh_call(fake_zalo, tmp_path):
     assert statuses == ["sent"] * 3
     assert len(fake_zalo.refreshes) == 1
     assert SqlTokenStore(Database(url)).load().refresh_token == fake_zalo.refresh_token
+
+
+def test_user_detail_returns_zalos_profile(fake_zalo):
+    fake_zalo.profiles["u-9"] = {"display_name": "Nguyễn Văn Nam", "avatar": "https://s120-ava-talk.zadn.vn/a.jpg"}
+    client = client_for(fake_zalo)
+    assert client.user_detail("u-9")["display_name"] == "Nguyễn Văn Nam"
+    assert client.user_detail("not-a-follower") is None  # Zalo's error: no profile, no exception
+    assert fake_zalo.detail_requests == ["u-9", "not-a-follower"]
+
+
+def test_user_detail_refreshes_a_rejected_token_once(fake_zalo):
+    fake_zalo.profiles["u-9"] = {"display_name": "Nam"}
+    client = client_for(fake_zalo)
+    fake_zalo.expire_access_token()
+    assert client.user_detail("u-9") == {"user_id": "u-9", "display_name": "Nam"}
+    assert len(fake_zalo.issued()) == 1
+
+
+def test_user_detail_with_zalo_down_is_none(fake_zalo):
+    fake_zalo.down()
+    assert client_for(fake_zalo, http_timeout=0.5).user_detail("u-9") is None

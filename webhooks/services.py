@@ -59,3 +59,7 @@ class ConsoleClient:
         buttons = "".join(f"\n  [{b.title}] → {b.value}" for b in reply.buttons)
         log.info("DEMO reply:\n%s%s", reply.text, buttons)
         return SendResult("sent", 0, "demo", message_id=None)
+
+    def user_detail(self, user_id: str) -> dict[str, Any] | None:
+        """No profile in the demo."""
+        return None

@@ -19,6 +19,12 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot start the service."""
 
 
+def _smtp_security(value: str) -> str:
+    if value not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"SMTP_SECURITY must be starttls, ssl or none, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about the web service; `engine` is what the engine reads."""
@@ -46,6 +52,14 @@ class Settings:
     retry_cap: float = 300.0  # the longest wait between two attempts
     reply_horizon_hours: float = 24.0  # a reply not delivered by then is failed (and never past Zalo's 7 days)
     handoff_idle_hours: float = 24.0  # a hand-over with no staff activity this long closes itself
+    public_url: str = ""  # the dashboard's address as members open it (links in alerts)
+    smtp_host: str = ""  # staff alerts by e-mail (none when unset)
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    profile_refresh_hours: float = 24.0  # a citizen's Zalo name and avatar are looked up again after this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -72,6 +86,14 @@ class Settings:
             retry_cap=float(env.get("BOT_RETRY_CAP", cls.retry_cap)),
             reply_horizon_hours=float(env.get("BOT_REPLY_HORIZON_HOURS", cls.reply_horizon_hours)),
             handoff_idle_hours=float(env.get("BOT_HANDOFF_IDLE_HOURS", cls.handoff_idle_hours)),
+            public_url=env.get("BOT_PUBLIC_URL", "").rstrip("/"),
+            smtp_host=env.get("SMTP_HOST", ""),
+            smtp_port=int(env.get("SMTP_PORT", cls.smtp_port)),
+            smtp_user=env.get("SMTP_USER", ""),
+            smtp_password=env.get("SMTP_PASSWORD", ""),
+            smtp_from=env.get("SMTP_FROM", ""),
+            smtp_security=_smtp_security(env.get("SMTP_SECURITY", cls.smtp_security)),
+            profile_refresh_hours=float(env.get("BOT_PROFILE_REFRESH_HOURS", cls.profile_refresh_hours)),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

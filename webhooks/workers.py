@@ -13,6 +13,7 @@ import threading
 import time
 
 from webhooks.catalog_purge import purge_pending
+from webhooks.inbox.alerts import deliver_alert_next
 from webhooks.inbox.answering import answer_next
 from webhooks.inbox.handoffs import close_idle
 from webhooks.outbox.delivery import deliver_next
@@ -23,8 +24,9 @@ HANDOFF_SWEEP = 60.0  # seconds between looks for hand-overs nobody picked up (t
 
 
 def work_once(services: Services) -> bool:
-    """Send one due reply, else answer one message; False when there was nothing to do."""
-    return deliver_next(services) is not None or answer_next(services) is not None
+    """Send one due reply, else answer one message, else deliver one staff alert; False when nothing was due."""
+    return (deliver_next(services) is not None or answer_next(services) is not None
+            or deliver_alert_next(services) is not None)
 
 
 def run_until_idle(services: Services, limit: int = 100_000) -> int:

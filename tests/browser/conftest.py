@@ -62,7 +62,13 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> 
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo) -> Iterator[LiveServer]:
+def live_options() -> dict[str, dict[str, Any]]:
+    """Extra Settings fields ("settings") and Flask config ("config") for live_server; a test module overrides it."""
+    return {"settings": {}, "config": {}}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo, live_options) -> Iterator[LiveServer]:
     """The real app (webhook + dashboard + delivery threads) served on 127.0.0.1, on a catalog copy."""
     shutil.copy2(ROOT / "procedures.yaml", tmp_path / "procedures.yaml")
     shutil.copytree(ROOT / "intents", tmp_path / "intents")
@@ -71,13 +77,13 @@ def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo) -> Iterator[Li
     engine = EngineSettings.from_env({}, catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents")
     settings = Settings.from_env({}, database_url=url, zalo_oa_secret_key="browser-oa-secret",
                                  secret_key="browser-secret", engine=engine, retry_base=0.01,
-                                 **fake_zalo.settings_overrides()).checked()
+                                 **fake_zalo.settings_overrides(), **live_options["settings"]).checked()
     database = Database(url)
     with database.session() as s:
         create_user(s, "hoa", PASSWORD, "reviewer", by="test")
         create_user(s, "lan", PASSWORD, "admin", by="test")
     app = create_app({"SETTINGS": settings, "DATABASE": database, "ENGINES": EngineHolder(engine),
-                      "TESTING": True})
+                      "TESTING": True, **live_options["config"]})
     app.extensions["bot.workers"].start()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

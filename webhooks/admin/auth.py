@@ -140,9 +140,10 @@ def home():
 
 
 def open_handoff_count() -> int:
-    """Open handoffs, for the badge in the menu."""
+    """Open handoffs waiting for staff (not for the citizen), for the badge in the menu."""
     from sqlalchemy import func
 
     from webhooks.storage.models import Handoff
 
-    return get_session().scalar(select(func.count()).select_from(Handoff).where(Handoff.closed_at.is_(None))) or 0
+    return get_session().scalar(select(func.count()).select_from(Handoff).where(
+        Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))) or 0

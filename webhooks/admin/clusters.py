@@ -168,3 +168,40 @@ def mark_cluster(session: Session, cluster: Cluster, status: str, by: str, entry
         mark = existing.get(key) or ClusterMark(key=key)
         mark.status, mark.entry_id, mark.by, mark.at = status, entry_id, by, now
         session.add(mark)
+
+
+@dataclass(frozen=True)
+class IgnoredDecision:
+    """One "Bỏ qua" click: the phrasings it hid, who and when (undoable)."""
+
+    mark_id: int  # any one of its marks: names the decision in the undo form
+    by: str
+    at: dt.datetime
+    keys: list[str]
+
+
+def recent_ignored(session: Session, limit: int = 10) -> list[IgnoredDecision]:
+    """The latest "Bỏ qua" decisions, newest first (the marks one click wrote share their time and author)."""
+    decisions: dict[tuple[str, dt.datetime], IgnoredDecision] = {}
+    rows = session.scalars(select(ClusterMark).where(ClusterMark.status == "ignored")
+                           .order_by(ClusterMark.at.desc(), ClusterMark.id).limit(limit * 20))
+    for mark in rows:
+        group = (mark.by, _aware(mark.at))
+        if group not in decisions:
+            if len(decisions) == limit:
+                break
+            decisions[group] = IgnoredDecision(mark.id, mark.by, group[1], [])
+        decisions[group].keys.append(mark.key)
+    return list(decisions.values())
+
+
+def unignore(session: Session, mark_id: int) -> list[str]:
+    """Undo the "Bỏ qua" decision `mark_id` belongs to: its questions show again. The keys freed ([] if none)."""
+    mark = session.get(ClusterMark, mark_id)
+    if mark is None or mark.status != "ignored":
+        return []
+    same = list(session.scalars(select(ClusterMark).where(ClusterMark.status == "ignored", ClusterMark.by == mark.by,
+                                                          ClusterMark.at == mark.at)))
+    for row in same:
+        session.delete(row)
+    return [row.key for row in same]

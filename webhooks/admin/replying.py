@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from bot.replies import Reply
+from webhooks.inbox import people
 from webhooks.storage.models import Citizen
 from webhooks.outbox.writing import as_utc, deadline, within_window, write_replies
 
@@ -27,12 +26,12 @@ class Delivery:
 
 def pseudonym(zalo_id: str, secret: str | None = None) -> str:
     """A stable, non-reversible short id for a citizen (HMAC of the Zalo id with the app secret)."""
-    key = (secret if secret is not None else current_app.config["SECRET_KEY"]).encode()
-    return "cd-" + hmac.new(key, zalo_id.encode(), hashlib.sha256).hexdigest()[:12]
+    return people.pseudonym(zalo_id, secret if secret is not None else current_app.config["SECRET_KEY"])
 
 
-def send_staff_reply(session: Session, citizens: list[Citizen], text: str, username: str) -> list[Delivery]:
-    """Queue `text` to each citizen still inside the window; say plainly for whom it is too late."""
+def send_staff_reply(session: Session, citizens: list[Citizen], text: str, username: str,
+                     form: str | None = None) -> list[Delivery]:
+    """Queue `text` (or Zalo's `form`) to each citizen still inside the window; say plainly for whom it is too late."""
     results: list[Delivery] = []
     for citizen in citizens:
         label = pseudonym(citizen.zalo_id)
@@ -47,7 +46,7 @@ def send_staff_reply(session: Session, citizens: list[Citizen], text: str, usern
         else:
             horizon = dt.timedelta(hours=current_app.config["SETTINGS"].reply_horizon_hours)
             ids = write_replies(session.connection(), citizen_id=citizen.id, zalo_id=citizen.zalo_id, source_id=None,
-                                replies=[Reply(text)], sent_by=username,
+                                replies=[Reply(text, form=form)], sent_by=username,
                                 expires_at=deadline(citizen.last_interaction, horizon))
             results.append(Delivery(citizen.id, label, True, outbox_ids=tuple(ids)))
     return results

@@ -13,14 +13,15 @@ from bot.state import MemoryStateStore
 from bot.text import fold
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
-from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster
+from webhooks.admin.cluster_replies import askers, texts_per_person
+from webhooks.admin.clusters import Cluster, build_clusters, find_cluster, mark_cluster, recent_ignored, unignore
 from webhooks.admin.common import PERIODS, SENSITIVE, engine, paginate, period_days, settings, since
-from webhooks.admin.forms import AttachForm, MarkForm, ReplyForm, choices
+from webhooks.admin.forms import AttachForm, MarkForm, choices
+from webhooks.admin.forms_staff import ClusterReplyForm, UndoForm
 from webhooks.admin.teaching import record_taught
 from webhooks.admin.replying import dispatch, pseudonym, send_staff_reply, summary
 from webhooks.storage.engine import get_session
 from webhooks.storage.models import Citizen, Message
-from webhooks.outbox.writing import within_window
 
 MAX_PHRASINGS = 12
 SEARCH_LIMIT = 8
@@ -63,7 +64,8 @@ def unanswered():
     page = paginate(_clusters(days), request.args.get("page"))
     items = [_details(c, examples=3) for c in page.items]
     return render_template("admin/unanswered.html", title="Câu hỏi chưa được trả lời", page=page,
-                           items=items, days=days, periods=PERIODS)
+                           items=items, days=days, periods=PERIODS, ignored=recent_ignored(get_session()),
+                           undo=UndoForm())
 
 
 def _cluster_or_404(key: str, days: int) -> Cluster:
@@ -88,9 +90,7 @@ def _search(query: str) -> list[Any]:
 
 def _render_cluster(cluster: Cluster, days: int, status: int = 200, **forms: Any):
     data = _details(cluster, examples=20)
-    citizens = get_session().scalars(select(Citizen).where(Citizen.id.in_(cluster.citizen_ids))).all()
-    people = [{"label": pseudonym(c.zalo_id), "last": c.last_interaction, "open": within_window(c) and c.following}
-              for c in citizens]
+    people = askers(get_session(), cluster, pseudonym)
     attach = forms.get("attach") or AttachForm(key=cluster.key)
     attach.phrasings.choices = choices((p, p) for p in data["phrasings"])
     if not attach.is_submitted():
@@ -98,7 +98,8 @@ def _render_cluster(cluster: Cluster, days: int, status: int = 200, **forms: Any
     query = request.args.get("q", "")
     return render_template(
         "admin/cluster.html", title="Nhóm câu hỏi", days=days, people=people, query=query,
-        results=_search(query), attach=attach, reply=forms.get("reply") or ReplyForm(key=cluster.key),
+        results=_search(query), attach=attach, reply=forms.get("reply") or ClusterReplyForm(key=cluster.key),
+        own=forms.get("own") or {},
         mark=forms.get("mark") or MarkForm(key=cluster.key), sensitive=SENSITIVE,
         confirming=forms.get("confirming"), entries=engine().catalog.entries, **data), status
 
@@ -161,16 +162,22 @@ def _still_unsure(entry_id: str, phrasings: tuple[str, ...]) -> list[str]:
 @bp.post("/cau-hoi/tra-loi")
 @login_required
 def reply():
-    """Reply through Zalo to every citizen who asked (those still inside the 7-day window)."""
+    """Reply through Zalo to everyone who asked (inside the 7-day window): one text, or edited per person."""
     days = period_days(request.args.get("days"))
-    form = ReplyForm()
+    form = ClusterReplyForm()
     found = _cluster_or_404(form.key.data or "", days)
-    if not form.validate():
-        return _render_cluster(found, days, 400, reply=form)
+    texts, problems = texts_per_person(request.form, found.citizen_ids, form.text.data or "")
+    if not form.validate() or problems:
+        form.text.errors = [*form.text.errors, *problems]
+        own = {key: value for key, value in request.form.items() if key.startswith("rieng-")}
+        return _render_cluster(found, days, 400, reply=form, own=own)
     db = get_session()
-    citizens = list(db.scalars(select(Citizen).where(Citizen.id.in_(found.citizen_ids))))
-    deliveries = send_staff_reply(db, citizens, form.text.data or "", current_user.username)
+    deliveries = []
+    for citizen in db.scalars(select(Citizen).where(Citizen.id.in_(found.citizen_ids))):
+        deliveries += send_staff_reply(db, [citizen], texts[citizen.id], current_user.username)
+    common = (form.text.data or "").strip()
     audit(db, current_user.username, "cluster.reply", key=found.key, sent=sum(d.queued for d in deliveries),
+          own=sum(text != common for text in texts.values()),
           skipped=sum(not d.queued for d in deliveries))  # a count: the audit names no citizen
     db.commit()
     dispatch(deliveries)
@@ -195,4 +202,21 @@ def mark():
     audit(db, current_user.username, f"cluster.{form.status.data}", key=found.key, keys=found.keys[:20])
     db.commit()
     flash("Đã bỏ qua nhóm câu hỏi này." if form.status.data == "ignored" else "Đã đánh dấu là đã xử lý.", "ok")
+    return redirect(url_for("admin.unanswered", days=days))
+
+
+@bp.post("/cau-hoi/hoan-tac-bo-qua")
+@login_required
+def unignore_cluster():
+    """Undo a "Bỏ qua": the questions it hid are listed again."""
+    days = period_days(request.args.get("days"))
+    form = UndoForm()
+    db = get_session()
+    keys = unignore(db, form.mark_id.data) if form.validate() else []
+    if not keys:
+        flash("Không tìm thấy quyết định bỏ qua này (có thể đã được hoàn tác).", "warn")
+        return redirect(url_for("admin.unanswered", days=days)), 400
+    audit(db, current_user.username, "cluster.unignore", keys=keys[:20])
+    db.commit()
+    flash("Đã hoàn tác “Bỏ qua”: nhóm câu hỏi hiện lại trong danh sách.", "ok")
     return redirect(url_for("admin.unanswered", days=days))

@@ -8,7 +8,10 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 
+from bot.replies import Reply
 from bot.state import ConversationState
+from webhooks.inbox.alerts import queue_alert
+from webhooks.inbox.staff_link import link_reply
 from webhooks.outbox.writing import deadline, write_replies
 from webhooks.services import Services
 from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, const, utcnow
@@ -116,6 +119,8 @@ _QUESTION = (select(_MESSAGES.c.id)
              .order_by(_MESSAGES.c.id.desc()).limit(1))
 _MARK_WRONG = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("question"))
                .values(review="wrong_answer", report=bindparam("said")))
+_STAFF_TURN = (update(_HANDOFFS).where(_HANDOFFS.c.citizen_id == bindparam("whose"), _HANDOFFS.c.closed_at.is_(None),
+                                      _HANDOFFS.c.state == "waiting").values(state=None))
 _CLOSE = (update(_HANDOFFS).where(_HANDOFFS.c.citizen_id == bindparam("whose"), _HANDOFFS.c.closed_at.is_(None))
           .values(closed_at=bindparam("now"), closed_by="citizen"))
 
@@ -133,8 +138,13 @@ def answer_next(services: Services, now: dt.datetime | None = None) -> int | Non
         return claimed.id
     try:
         event = parse_event(claimed.payload)
-        plan = plan_reply(services.engines.get(), event, context.zalo_id, claimed.text,
-                          dict(context.data) if context.data is not None else None, context.handed_off)
+        # A member linking their Zalo account: recognised before the engine, which knows nothing of staff.
+        linked = link_reply(services, claimed.text, context.zalo_id) if event.kind == "text" else None
+        if linked:
+            plan = Plan(fields={"outcome": "system", "intent": "staff-link"}, replies=[Reply(linked)])
+        else:
+            plan = plan_reply(services.engines.get(), event, context.zalo_id, claimed.text,
+                              dict(context.data) if context.data is not None else None, context.handed_off)
     except EventError as exc:  # stored payloads were parsed once already: a logged skip, not a crash
         log.warning("inbound %s: stored payload no longer parses (%s); skipped", claimed.id, exc)
         plan = Plan(status="skipped", fields={"outcome": "ignored"})
@@ -163,11 +173,17 @@ def _write(services: Services, message_id: int, citizen_id: int, zalo_id: str, l
             write_state(conn, zalo_id, plan.state)
         if plan.handoff == "open" and conn.execute(_OPEN_HANDOFF, {"citizen_id": citizen_id}).first() is None:
             conn.execute(_OPEN, {"citizen_id": citizen_id, "opened_at": utcnow()})
+            queue_alert(conn, "handoff", citizen_id, message_id)
         elif plan.handoff == "close":
             conn.execute(_CLOSE, {"whose": citizen_id, "now": utcnow()})
+        elif plan.fields.get("outcome") == "waiting":  # the citizen wrote while staff waited for them
+            conn.execute(_STAFF_TURN, {"whose": citizen_id})
         if plan.report is not None:
             question = conn.execute(_QUESTION, {"whose": citizen_id, "before": message_id}).scalar()
             if question is not None:
                 conn.execute(_MARK_WRONG, {"question": question, "said": plan.report})
+                queue_alert(conn, "wrong_answer", citizen_id, message_id)
+        if plan.fields.get("outcome") == "emergency":
+            queue_alert(conn, "emergency", citizen_id, message_id)
         return write_replies(conn, citizen_id=citizen_id, zalo_id=zalo_id, source_id=message_id,
                              replies=plan.replies, expires_at=expires_at)

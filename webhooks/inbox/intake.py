@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.masking import mask_sensitive
+from webhooks.inbox.people import accept_shared_info
 from webhooks.storage.citizens import forget_citizen, upsert_citizen_id
 from webhooks.storage.engine import Database, dialect_insert
 from webhooks.storage.models import Message, utcnow
@@ -39,6 +40,8 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
     """Store (or act on) one verified event; committed when this returns. Raises what the database raised."""
     if event.kind == "echo":
         return _echo(database, event)
+    if event.event_name == "user_submit_info" and event.user_id:
+        return _shared_info(database, event, payload)
     if event.kind in NOT_STORED_KINDS or not event.user_id:
         return Accepted("ignored")
     if event.kind == "withdraw":
@@ -62,6 +65,14 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
     if message_id is None:
         return Accepted("duplicate")
     return Accepted("stored", message_id) if answered else Accepted("recorded")
+
+
+def _shared_info(database: Database, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
+    # The citizen answered the request-user-info form: what they shared goes to their profile, for staff
+    # only; the event itself (phone and address in it) is not stored as a message.
+    with database.transaction() as conn:
+        citizen_id = upsert_citizen_id(conn, event.user_id, interacted=True)
+        return Accepted("recorded" if accept_shared_info(conn, citizen_id, payload) else "ignored")
 
 
 @lru_cache(maxsize=None)

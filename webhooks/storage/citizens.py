@@ -9,7 +9,8 @@ from sqlalchemy import Connection, delete, update
 
 from webhooks.storage.engine import dialect_insert
 from webhooks.storage.withdrawal import forget_traces
-from webhooks.storage.models import Citizen, ConversationRow, Handoff, Message, Outbox, utcnow
+from webhooks.storage.models import (Citizen, CitizenProfile, ConversationRow, Handoff, HandoffNote, Message, Outbox,
+                                     StaffAlert, StaffContact, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ def forget_citizen(conn: Connection, zalo_id: str) -> None:
     conn.execute(delete(ConversationRow).where(ConversationRow.zalo_id == zalo_id))
     conn.execute(delete(Outbox).where(Outbox.zalo_id == zalo_id))
     # Explicit deletes rather than FK cascades: SQLite only cascades with its foreign_keys pragma on.
+    # Who they are (Zalo name, avatar, the phone and village they shared) and staff's notes about them.
+    conn.execute(delete(CitizenProfile).where(CitizenProfile.citizen_id == citizen_id))
+    conn.execute(delete(HandoffNote).where(HandoffNote.citizen_id == citizen_id))
+    conn.execute(delete(StaffAlert).where(StaffAlert.citizen_id == citizen_id))
+    conn.execute(update(StaffContact).where(StaffContact.zalo_id == zalo_id).values(zalo_id=None))
     conn.execute(delete(Handoff).where(Handoff.citizen_id == citizen_id))
     conn.execute(update(Message).where(Message.citizen_id == citizen_id).values(reply_to_id=None))
     conn.execute(delete(Message).where(Message.citizen_id == citizen_id))

@@ -147,6 +147,9 @@ class Handoff(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column()
     closed_by: Mapped[str | None] = mapped_column(String(64))  # a username, "citizen" (back to the bot), "idle"
+    # While open: None (staff's turn) | "waiting" (for the citizen); closed_at set means resolved.
+    state: Mapped[str | None] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)  # the member handling it
 
 
 class ClusterMark(Base):
@@ -221,3 +224,73 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160))  # account:<name> | device:<name>:<nonce> | address:<ip>
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+class CitizenProfile(Base):
+    """Who a citizen is, for staff: Zalo's display name and avatar, and what they shared through Zalo's form."""
+
+    __tablename__ = "citizen_profiles"
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))  # Zalo's user-detail API
+    avatar: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[dt.datetime | None] = mapped_column()  # last look at the user-detail API
+    shared_name: Mapped[str | None] = mapped_column(String(255))  # user_submit_info (the citizen chose to share)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    village: Mapped[str | None] = mapped_column(String(255))
+    shared_at: Mapped[dt.datetime | None] = mapped_column()
+    info_requested_at: Mapped[dt.datetime | None] = mapped_column()  # staff sent the request-user-info form
+
+
+class HandoffNote(Base):
+    """A private note of staff on a hand-over (never sent to the citizen)."""
+
+    __tablename__ = "handoff_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CannedReply(Base):
+    """A ready-made staff reply, edited by admins."""
+
+    __tablename__ = "canned_replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StaffContact(Base):
+    """How a dashboard member is alerted: e-mail, a linked Zalo account, and which alerts."""
+
+    __tablename__ = "staff_contacts"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    zalo_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # set when the member sent the code
+    link_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    link_expires: Mapped[dt.datetime | None] = mapped_column()
+    kinds: Mapped[list | None] = mapped_column(JSON)  # alert kinds wanted (None: all)
+    by_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    by_zalo: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StaffAlert(Base):
+    """Staff must be told (a hand-over, an emergency, a wrong answer): written with the answer, sent with retries."""
+
+    __tablename__ = "staff_alerts"
+    __table_args__ = (Index("ix_staff_alerts_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # handoff | emergency | wrong_answer
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column()
+    zalo_done: Mapped[bool] = mapped_column(Boolean, default=False)  # linked members' Zalo messages queued
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()

@@ -24,6 +24,7 @@ from webhooks.zalo.tokens import TokenPair, TokenStore
 log = logging.getLogger(__name__)
 
 SEND_PATH = "/v3.0/oa/message/cs"
+USER_DETAIL_PATH = "/v3.0/oa/user/detail"
 OAUTH_PATH = "/v4/oa/access_token"
 REFRESH_MARGIN_SECONDS = 600  # refresh before sending when the token expires within 10 minutes
 VIETNAM = dt.timezone(dt.timedelta(hours=7))  # Asia/Ho_Chi_Minh, no daylight saving
@@ -193,6 +194,26 @@ class ZaloClient:
         if result.error_code in TOKEN_CODES:
             return SendResult("retry", result.error_code, result.message + " sau khi làm mới token")
         return result
+
+    def user_detail(self, user_id: str) -> dict[str, Any] | None:
+        """Zalo's profile of `user_id` (display_name, avatar…), or None when Zalo did not give one."""
+        pair = self._current()
+        params = {"data": json.dumps({"user_id": user_id})}
+        try:
+            response = self.http.get(self.settings.zalo_api_base + USER_DETAIL_PATH, params=params,
+                                     headers={"access_token": pair.access_token}, timeout=self.settings.http_timeout)
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("Zalo user detail of %s failed: %s", user_id, type(exc).__name__)
+            return None
+        if _error_code(body) in TOKEN_CODES:
+            try:
+                self._replace(pair.access_token)
+            except TokenRefreshError:
+                return None
+            return self.user_detail(user_id) if self._current().access_token != pair.access_token else None
+        data = body.get("data") if isinstance(body, dict) and _error_code(body) == 0 else None
+        return data if isinstance(data, dict) else None
 
     def _post(self, body: dict[str, Any], access_token: str) -> SendResult:
         """One POST to the send endpoint; token errors come back with status "retry"."""

@@ -20,9 +20,22 @@ def render(reply: Reply, user_id: str) -> dict[str, Any]:
     """The v3 `message/cs` request body for `reply` to `user_id`."""
     if not isinstance(user_id, str) or not user_id:
         raise ValueError("user_id must be a non-empty string")
+    if reply.form == "ask_info":
+        return {"recipient": {"user_id": user_id}, "message": _info_form(reply.text)}
+    if reply.form:
+        raise ValueError(f"unknown form {reply.form!r}")
     # Reply already enforces the limits; re-applied so a hand-built object cannot exceed them.
     message: dict[str, Any] = {"text": shorten(unicodedata.normalize("NFC", reply.text), MAX_TEXT)}
     buttons = [_render_button(b) for b in tuple(reply.buttons)[:MAX_BUTTONS]]
     if buttons:
         message["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
     return {"recipient": {"user_id": user_id}, "message": message}
+
+
+def _info_form(text: str) -> dict[str, Any]:
+    # Zalo's request_user_info template: the user taps it and chooses to share name, phone and address
+    # (they come back as a user_submit_info event). No text field: the first line is the title.
+    title, _, subtitle = unicodedata.normalize("NFC", text).partition("\n")
+    element = {"title": shorten(title, 100), "subtitle": shorten(subtitle.strip() or title, 500)}
+    return {"attachment": {"type": "template", "payload": {"template_type": "request_user_info",
+                                                           "elements": [element]}}}
