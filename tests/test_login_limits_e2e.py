@@ -2,17 +2,20 @@
 number in clear, and no trace of a citizen who withdrew."""
 from __future__ import annotations
 
+import os
 import re
 from contextlib import ExitStack
 
+import pytest
 import requests
 
 from tests.fake_zalo import FakeZalo
-from tests.live import Processes, free_port, service_env, signed, text_event, wait_healthy
+from tests.live import Processes, free_port, pg_schema, service_env, signed, text_event, wait_healthy
 from webhooks.admin.accounts import create_user
 from webhooks.privacy_check import scan_database, scan_files
 from webhooks.storage.engine import Database
 
+TEST_PG = os.environ.get("TEST_DATABASE_URL", "")
 _TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
@@ -32,12 +35,14 @@ class Browser:
         return response.status_code
 
 
-def test_two_server_processes_count_login_failures_together(tmp_path):
+@pytest.mark.timeout(600)  # two servers and a worker started, on a shared machine
+@pytest.mark.parametrize("backend", ["sqlite"] + (["postgresql"] if TEST_PG else []))
+def test_two_server_processes_count_login_failures_together(tmp_path, backend):
     with ExitStack() as stack:
         fake = stack.enter_context(FakeZalo())
         procs = Processes(tmp_path)
         stack.callback(procs.stop_all)
-        url = f"sqlite:///{tmp_path / 'limits.db'}"
+        url = stack.enter_context(pg_schema(TEST_PG)) if backend == "postgresql" else f"sqlite:///{tmp_path / 'l.db'}"
         bases = []
         for name in ("a", "b"):
             port = free_port()

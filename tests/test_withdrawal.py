@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from sqlalchemy import func, select
 
 from tests.conftest import signed_headers
@@ -38,6 +40,7 @@ def _cluster_key(app, db, fragment: str) -> str:
     return next(c.key for c in clusters if fragment in c.key)
 
 
+@pytest.mark.timeout(600)  # a whole life: questions, teaching, marks, replies, withdrawal, purge, scans
 def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings, db, catalog_copy, caplog, tmp_path):
     caplog.set_level(logging.INFO)
     install_filter()
