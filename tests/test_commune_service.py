@@ -123,3 +123,27 @@ def test_one_oas_outage_does_not_delay_anothers_replies(multi, db, trouble):
         workers.stop()
     assert elapsed < 1.0, f"B's replies took {elapsed:.2f} s while A's OA was in trouble ({trouble})"
     assert not a.fake.delivered()
+
+
+def test_a_broken_layer_isolates_its_commune(multi, db, tmp_path):
+    app, communes = multi
+    client, services = app.test_client(), app.extensions["bot.services"]
+    from tests.commune_layers import layer_text, write_layer
+    from webhooks.workers import run_until_idle
+    for slug, commune in communes.items():
+        post_signed(client, f"/webhooks/zalo/{slug}", text_event(commune, f"u-{slug}", "xin chào"), commune)
+    run_until_idle(services)
+    write_layer(tmp_path / "communes", "binh-minh", layer_text("Xã Bình Minh mới", 2) + "disabled:\n  - khong-co\n")
+    import os
+    path = tmp_path / "communes" / "binh-minh" / "commune.yaml"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 2_000_000_000))
+    services.communes.engines.check_every = 0
+    for slug, commune in communes.items():
+        post_signed(client, f"/webhooks/zalo/{slug}", text_event(commune, f"u-{slug}", "số điện thoại của xã"), commune)
+    run_until_idle(services)
+    for slug, commune in communes.items():
+        last = commune.fake.delivered()[-1].body["message"]["text"]
+        assert commune.phone in last and "Bình Minh mới" not in last  # binh-minh still on its previous version
+    health = client.get("/healthz").json
+    assert list(health["commune_errors"]) == ["binh-minh"]
+    assert f"{path}:14:" in health["commune_errors"]["binh-minh"]

@@ -61,3 +61,11 @@ def test_national_index_paths():
     assert default.national_aliases.parts[-2:] == ("national", "aliases.yaml") and default.national_aliases.exists()
     s = EngineSettings.from_env({"BOT_NATIONAL_INDEX": "/srv/idx.jsonl", "BOT_NATIONAL_ALIASES": "/srv/aliases.yaml"})
     assert (str(s.national_index), str(s.national_aliases)) == ("/srv/idx.jsonl", "/srv/aliases.yaml")
+
+
+def test_communes_only_needs_no_zalo_secrets_but_a_session_key():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_env({"BOT_COMMUNES_ONLY": "1"}).checked()
+    settings = Settings.from_env({"BOT_COMMUNES_ONLY": "1", "SECRET_KEY": "k"}).checked()
+    assert settings.communes_only and settings.secret_key == "k" and settings.zalo_app_id == ""
+    assert EngineSettings.from_env({"BOT_COMMUNES_DIR": "/srv/xa"}).communes_dir.as_posix() == "/srv/xa"

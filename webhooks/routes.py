@@ -151,6 +151,12 @@ def healthz():
     except Exception as exc:
         report["catalog_version"], healthy = None, False
         report["catalog_error"] = str(exc)[:500]
+    try:
+        layered = current_app.extensions["bot.services"].communes.engines
+        if layered.errors:  # those communes answer from their previous version, or not at all if they never loaded
+            report["commune_errors"] = {slug: str(exc.problems[0]) for slug, exc in layered.errors.items()}
+    except Exception:
+        log.exception("healthz: commune layers check failed")
     if current_app.config["SETTINGS"].demo:
         report["demo"] = "demo mode: example commune data and demo secrets, not a live service"
     report["status"] = "ok" if healthy else "degraded"

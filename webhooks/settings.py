@@ -46,6 +46,7 @@ class Settings:
     retry_cap: float = 300.0  # the longest wait between two attempts
     reply_horizon_hours: float = 24.0  # a reply not delivered by then is failed (and never past Zalo's 7 days)
     handoff_idle_hours: float = 24.0  # a hand-over with no staff activity this long closes itself
+    communes_only: bool = False  # every OA is a commune record (webhooks.communes): no ZALO_* secrets needed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -72,6 +73,7 @@ class Settings:
             retry_cap=float(env.get("BOT_RETRY_CAP", cls.retry_cap)),
             reply_horizon_hours=float(env.get("BOT_REPLY_HORIZON_HOURS", cls.reply_horizon_hours)),
             handoff_idle_hours=float(env.get("BOT_HANDOFF_IDLE_HOURS", cls.handoff_idle_hours)),
+            communes_only=env.get("BOT_COMMUNES_ONLY", "") in ("1", "true", "yes"),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -93,6 +95,11 @@ class Settings:
                 zalo_access_token=self.zalo_access_token or DEMO_ACCESS_TOKEN,
                 zalo_refresh_token=self.zalo_refresh_token or "demo-refresh-token",
             ).with_session_key()
+        if self.communes_only:  # each commune's OA is in its record; the session key cannot come from an app secret
+            if not self.secret_key:
+                raise ConfigError("Thiếu biến môi trường / missing environment variable: SECRET_KEY "
+                                  "(required with BOT_COMMUNES_ONLY=1).")
+            return self
         missing = self.missing_secrets()
         if missing:
             raise ConfigError("Thiếu biến môi trường / missing environment variable(s): " + ", ".join(missing)
