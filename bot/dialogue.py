@@ -11,6 +11,7 @@ from bot import compose, handlers
 from bot.arbiter import Arbiter, TierPolicy
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.hours import VIETNAM
+from bot.layer_matcher import LayeredMatcher
 from bot.matcher import Candidate, Matcher
 from bot.national import NationalIndex, load_national
 from bot.national.tier import NationalTier
@@ -68,13 +69,18 @@ class Engine:
 
     def _share(self, base: "Engine", policy: TierPolicy | None) -> None:
         # A commune's layer keeps the province's lexicon, intents and national index: their normaliser,
-        # detector and tier are the same objects. The matcher too, unless the layer adds or disables
-        # entries (overrides never touch what is matched: bot.schema.OVERRIDE).
+        # detector and tier are the same objects, and so is the matcher's index (overrides never touch
+        # what is matched: bot.schema.OVERRIDE; added and disabled entries go through LayeredMatcher).
         self.normalizer, self.safety, self.national = base.normalizer, base.safety, base.national
         self.acknowledgements, self.corrections = base.acknowledgements, base.corrections
         self.leave_handoff, self.handlers = base.leave_handoff, base.handlers
-        same = list(self.catalog.entries) == list(base.catalog.entries)
-        self.matcher = base.matcher if same else self._matcher()
+        ids, base_ids = list(self.catalog.entries), list(base.catalog.entries)
+        if ids == base_ids:
+            self.matcher = base.matcher
+        else:  # the shared index seen through the layer (bot.layer_matcher), never a second one
+            kept = set(ids)
+            extra = [self.catalog.entries[i] for i in ids if i not in set(base_ids) and i != EMERGENCY]
+            self.matcher = LayeredMatcher(base.matcher, extra, [i for i in base_ids if i not in kept])
         self.arbiter = Arbiter(self.catalog, self.national, self.thresholds, policy or base.arbiter.policy)
         self.lookup, self.title_of = self.arbiter.lookup, self.arbiter.title_of
 

@@ -44,13 +44,18 @@ def test_each_commune_answers_with_its_own_facts_over_the_shared_matcher(layered
     assert layered.for_commune("an-phu") is layered.for_commune("an-phu")  # built once
 
 
-def test_extra_entries_get_their_own_matcher(tmp_path, layered, engines):
-    write_layer(tmp_path, "dong-xuan", layer_text("Xã Đồng Xuân", 9) + EXTRA)
-    engine = layered.for_commune("dong-xuan")
-    assert engine.matcher is not engines.get().matcher
-    assert engine.respond("u", "chợ phiên thôn đông họp ngày nào", MemoryStateStore()).intent == "cho-phien-dong"
-    assert layered.for_commune("an-phu").respond("u", "chợ phiên thôn đông họp ngày nào",
-                                                 MemoryStateStore()).intent != "cho-phien-dong"
+def test_extra_and_disabled_entries_share_the_province_index(tmp_path, layered, engines):
+    write_layer(tmp_path, "dong-xuan", layer_text("Xã Đồng Xuân", 9, disabled=("ket-hon",)) + EXTRA)
+    engine, base = layered.for_commune("dong-xuan"), engines.get()
+    assert engine.matcher.base is base.matcher  # a view over the one index, not a second index
+    ask = lambda e, text: e.respond("u", text, MemoryStateStore())  # noqa: E731
+    for text in ("chợ phiên thôn đông họp ngày nào", "lich cho phien", "chợ phiên"):
+        assert ask(engine, text).intent == "cho-phien-dong", text
+        assert ask(layered.for_commune("an-phu"), text).intent != "cho-phien-dong"
+    assert ask(base, "đăng ký kết hôn cần gì").intent == "ket-hon"
+    married = ask(engine, "đăng ký kết hôn cần gì")
+    assert married.intent != "ket-hon" and all(c.id != "ket-hon" for c in married.candidates)
+    assert ask(engine, "làm giấy khai sinh cho con").intent == "khai-sinh"  # the rest answers as before
 
 
 def test_a_broken_edit_keeps_that_commune_on_its_previous_version(tmp_path, layered):

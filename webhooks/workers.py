@@ -80,6 +80,7 @@ class Workers:
         """Start the threads (once per process, after fork)."""
         if self._threads or self.size <= 0:
             return
+        self.services.communes.preload()  # no commune rows: one query
         self._stopping.clear()
         for n in range(self.size):
             thread = threading.Thread(target=self._loop, args=(n == 0,), name=f"claim-loop-{n}", daemon=True)

@@ -1,11 +1,14 @@
 """What the service holds for many communes: the registry, their engines over the shared one, their clients."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bot.communes import CommuneEngines
 from webhooks.communes.clients import CommuneClients
 from webhooks.communes.registry import CommuneRegistry
+
+log = logging.getLogger(__name__)
 
 
 class CommuneServices:
@@ -23,3 +26,14 @@ class CommuneServices:
         if commune is None:
             raise LookupError(f"commune {commune_id} is not in the registry")
         return self.engines.for_commune(commune.slug)
+
+    def preload(self) -> None:
+        """Build every enabled commune's engine now (before a process takes jobs); broken layers are logged."""
+        try:
+            slugs = [c.slug for c in self.registry.all() if c.enabled]
+        except Exception:  # the database away: engines are then built on first use
+            log.exception("communes: could not list communes to preload their engines")
+            return
+        failed = self.engines.preload(slugs)
+        if slugs:
+            log.info("communes: %d engines ready, %d layers with errors", len(slugs) - len(failed), len(failed))
