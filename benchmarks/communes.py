@@ -9,7 +9,7 @@
    sending through the database claim loop (as `benchmarks webhook`'s pg-workers): p95 from the
    intended send time to the reply reaching the fake Zalo, and how many were lost.
 Layers: every commune has its own facts and a fee override; every 20th adds an entry, and every 20th
-(another) disables one, so those build their own matcher.
+(another) disables one (those see the shared index through bot.layer_matcher).
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def bench_engines(tmp: Path, count: int, repeat: int) -> dict[str, Any]:
         layered.for_commune(slug(n))
     many = _traced() - start
     tracemalloc.stop()
-    own = sum(e.matcher is not base.get().matcher for e in layered.loaded().values())
+    viewed = sum(e.matcher is not base.get().matcher for e in layered.loaded().values())
     catalog = tmp / "procedures.yaml"
     catalog.write_text(catalog.read_text(encoding="utf-8").replace("Xã Minh An", "Xã Minh An Mới", 1), encoding="utf-8")
     stat = catalog.stat()
@@ -106,7 +106,7 @@ def bench_engines(tmp: Path, count: int, repeat: int) -> dict[str, Any]:
     _turn_ms(engines, queries[:20], 1)
     single = percentiles(_turn_ms([base.get()], queries, repeat))
     spread = percentiles(_turn_ms(engines, queries, repeat))
-    return {"communes": count, "own_matcher": own, "memory_mb": {
+    return {"communes": count, "layered_matchers": viewed, "memory_mb": {
         "province_engine": round(province / 2**20, 1), "1_commune": round(one / 2**20, 1),
         f"{count}_communes": round(many / 2**20, 1), "per_commune_layer_kb": round((many - one) / max(1, count - 1) / 1024, 1)},
         "memory_ratio": round(many / one, 2), "reload_s": {"province_engine": round(base_s, 2),
@@ -205,7 +205,7 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [f"communes benchmark, {r['date']}, {r['cpus']} CPUs (load average before: {r['load_average_before']})",
              f"  engine memory: province engine {m['province_engine']} MB; 1 commune {m['1_commune']} MB; "
              f"{n} communes {m[f'{n}_communes']} MB (×{e['memory_ratio']}; {m['per_commune_layer_kb']} KB a layer; "
-             f"{e['own_matcher']} layers with their own matcher)",
+             f"{e['layered_matchers']} layers adding or disabling entries, seen through the shared index)",
              f"  reload after a shared edit: province engine {e['reload_s']['province_engine']} s, then {n} layers "
              f"{e['reload_s'][f'{n}_layers']} s",
              "  turn latency p50/p95/p99 (ms): " + "; ".join(
