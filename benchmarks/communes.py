@@ -55,17 +55,19 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def _turn_ms(engines: list[Any], queries: list[str], repeat: int) -> list[float]:
+def _turn_ms(province: Any, engines: list[Any], queries: list[str], repeat: int) -> tuple[list[float], list[float]]:
+    """Turn times on the province's engine and on the communes' (round robin), interleaved query by query
+    so that other load on the machine weighs on both alike."""
     from bot.state import MemoryStateStore
 
-    out = []
+    alone, spread = [], []
     for r in range(repeat):
         for k, text in enumerate(queries):
-            engine = engines[(k + r) % len(engines)]
-            started = time.perf_counter()
-            engine.respond("bench", text, MemoryStateStore())
-            out.append((time.perf_counter() - started) * 1000)
-    return out
+            for engine, out in ((province, alone), (engines[(k + r) % len(engines)], spread)):
+                started = time.perf_counter()
+                engine.respond("bench", text, MemoryStateStore())
+                out.append((time.perf_counter() - started) * 1000)
+    return alone, spread
 
 
 def bench_engines(tmp: Path, count: int, repeat: int) -> dict[str, Any]:
@@ -102,16 +104,14 @@ def bench_engines(tmp: Path, count: int, repeat: int) -> dict[str, Any]:
     layers_s = time.perf_counter() - started - base_s
     queries = [c.text for c in load_cases(ROOT / "tests" / "data" / "eval.yaml")][:200]
     engines = [layered.for_commune(slug(n)) for n in range(count)]
-    _turn_ms([base.get()], queries[:20], 1)  # warm caches on both sides alike
-    _turn_ms(engines, queries[:20], 1)
-    single = percentiles(_turn_ms([base.get()], queries, repeat))
-    spread = percentiles(_turn_ms(engines, queries, repeat))
+    _turn_ms(base.get(), engines, queries[:20], 1)  # warm caches on both sides alike
+    alone, spread = (percentiles(ms) for ms in _turn_ms(base.get(), engines, queries, repeat))
     return {"communes": count, "layered_matchers": viewed, "memory_mb": {
         "province_engine": round(province / 2**20, 1), "1_commune": round(one / 2**20, 1),
         f"{count}_communes": round(many / 2**20, 1), "per_commune_layer_kb": round((many - one) / max(1, count - 1) / 1024, 1)},
         "memory_ratio": round(many / one, 2), "reload_s": {"province_engine": round(base_s, 2),
                                                           f"{count}_layers": round(layers_s, 2)},
-        "turn_ms": {"province_engine": single, f"{count}_communes": spread}, "queries": len(queries) * repeat,
+        "turn_ms": {"province_engine": alone, f"{count}_communes": spread}, "queries": len(queries) * repeat,
         "expected": {(n, t): len(engines[n].respond("b", t, _store()).replies) for n in range(count) for t in TEXTS}}
 
 

@@ -147,3 +147,21 @@ def test_a_broken_layer_isolates_its_commune(multi, db, tmp_path):
     health = client.get("/healthz").json
     assert list(health["commune_errors"]) == ["binh-minh"]
     assert f"{path}:14:" in health["commune_errors"]["binh-minh"]
+
+
+def test_an_idle_handoff_notice_names_the_citizens_commune(multi, db):
+    import datetime as dt
+
+    from webhooks.inbox.handoffs import close_idle
+    from webhooks.storage.models import utcnow
+    from webhooks.workers import run_until_idle
+    app, communes = multi
+    client, services = app.test_client(), app.extensions["bot.services"]
+    b = communes["binh-minh"]
+    post_signed(client, "/webhooks/zalo/binh-minh", text_event(b, "ub", "gặp cán bộ"), b)
+    run_until_idle(services)
+    later = utcnow() + dt.timedelta(hours=services.settings.handoff_idle_hours, minutes=1)
+    assert close_idle(services, later) == 1
+    run_until_idle(services)
+    notice = b.fake.delivered()[-1].body["message"]["text"]
+    assert "tự đóng" in notice and b.phone in notice
