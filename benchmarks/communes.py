@@ -162,6 +162,7 @@ def bench_end_to_end(args: argparse.Namespace, tmp: Path, expected: dict[Any, in
             time.sleep(0.1)
         spec = {"mode": "open", "url": base + "/webhooks/zalo", "rate": args.rate, "run": run,
                 "seconds": args.duration + args.warmup, "targets": targets, "app_id": "", "secret": ""}
+        before = {"web": procs.cpu_seconds([server]), "workers": procs.cpu_seconds(workers)}
         result = _load(spec, args.duration + args.warmup + 120)
         messages = result.pop("messages")
         first = int(user_id(run, 2, 0))
@@ -172,8 +173,10 @@ def bench_end_to_end(args: argparse.Namespace, tmp: Path, expected: dict[Any, in
         got = _replies(fake, want)
         start = messages[0][2] + args.warmup if messages else 0.0
         e2e = [(min(got[m[0]]) - m[2]) * 1000 for m in messages if got.get(m[0]) and m[2] >= start]
-        tokens = {r.headers.get("access_token") for r in fake.delivered()}
-    result.update(measured=len(e2e), e2e_ms=percentiles(e2e), workers=args.workers, tokens_seen=len(tokens),
+        used = {"web": procs.cpu_seconds([server]), "workers": procs.cpu_seconds(workers)}
+        result["cpu_ms_per_message"] = {side: round((used[side] - before[side]) * 1000 / max(1, len(messages)), 2)
+                                        for side in used}
+    result.update(measured=len(e2e), e2e_ms=percentiles(e2e), workers=args.workers,
                   lost=sum(1 for user, n in want.items() if len(got.get(user, ())) < n) + result["non_200"],
                   duplicated=sum(max(0, len(got.get(user, ())) - n) for user, n in want.items()))
     return result
@@ -217,7 +220,8 @@ def format_report(r: dict[str, Any]) -> str:
         s = x["e2e_ms"]
         lines.append(f"  end to end, {x['rate']:g} msg/s over {n} OAs, PostgreSQL, {x['workers']} workers: p50/p95/p99 "
                      f"{s['p50']}/{s['p95']}/{s['p99']} ms over {x['measured']} messages; sent {x['sent']}, lost "
-                     f"{x['lost']}, duplicated {x['duplicated']}")
+                     f"{x['lost']}, duplicated {x['duplicated']}; CPU per message: web {x['cpu_ms_per_message']['web']} ms, "
+                     f"workers {x['cpu_ms_per_message']['workers']} ms")
     lines.append("  targets: " + "  ".join(f"{k} {'PASS' if ok else 'FAIL'}" for k, ok in r["targets"].items()))
     return "\n".join(lines)
 

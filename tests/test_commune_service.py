@@ -165,3 +165,10 @@ def test_an_idle_handoff_notice_names_the_citizens_commune(multi, db):
     run_until_idle(services)
     notice = b.fake.delivered()[-1].body["message"]["text"]
     assert "tự đóng" in notice and b.phone in notice
+
+
+def test_commune_names_for_staff_pages(multi):
+    app, communes = multi
+    names = app.extensions["bot.services"].communes
+    assert names.name_of(communes["an-phu"].id) == "Xã an-phu"
+    assert names.name_of(None).startswith("Xã Minh An")  # the environment's commune: procedures.yaml

@@ -37,3 +37,10 @@ class CommuneServices:
         failed = self.engines.preload(slugs)
         if slugs:
             log.info("communes: %d engines ready, %d layers with errors", len(slugs) - len(failed), len(failed))
+
+    def name_of(self, commune_id: int | None) -> str:
+        """A commune's name for staff pages; None is the environment's commune (procedures.yaml's name)."""
+        if commune_id is None:
+            return self.engines.get().catalog.commune.name
+        commune = self.registry.by_id(commune_id)
+        return commune.name if commune is not None else f"xã #{commune_id} (đã xoá)"
