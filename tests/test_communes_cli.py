@@ -10,6 +10,7 @@ from bot.cli import build_parser
 from webhooks.communes import cli
 from webhooks.communes.registry import CommuneRegistry, slugify
 from webhooks.communes.tokens import CommuneTokenStore
+from tests.commune_layers import layer_text, write_layer
 
 SECRETS = "app-secret-1\noa-key-1\naccess-1\nrefresh-1\n"
 
@@ -34,7 +35,7 @@ def test_add_show_list_disable(cli_settings, db, capsys):
     assert (commune.app_secret, commune.oa_secret_key, commune.enabled) == ("app-secret-1", "oa-key-1", True)
     assert CommuneTokenStore(db, commune.id).load().access_token == "access-1"
     code, out = run(cli_settings, ["show", "hai-chau"])
-    assert code == 0 and "Kiểm tra lớp:\tok" in out and "oa-key-1" not in out and "app-secret-1" not in out
+    assert code == 0 and "commune/example" in out and "oa-key-1" not in out and "app-secret-1" not in out
     assert run(cli_settings, ["disable", "hai-chau"])[0] == 0
     code, out = run(cli_settings, ["list"])
     assert out == "hai-chau\tPhường Hải Châu\tTP Đà Nẵng\toa-1\ttạm dừng\n"
@@ -63,6 +64,10 @@ def test_import_from_csv_then_give_an_oa(cli_settings, db, tmp_path, capsys):
     assert (cli_settings.engine.communes_dir / "xa-dong-xuan" / "commune.yaml").exists()
     assert run(cli_settings, ["enable", "xa-dong-xuan"])[0] == 1 and "chưa có OA" in capsys.readouterr().err
     assert run(cli_settings, ["oa", "xa-dong-xuan", "--oa-id", "oa-9", "--app-id", "app-9"], SECRETS)[0] == 0
+    assert run(cli_settings, ["enable", "xa-dong-xuan"])[0] == 1  # its layer still holds the example facts
+    assert "example" in capsys.readouterr().err
+    write_layer(cli_settings.engine.communes_dir, "xa-dong-xuan", layer_text("Xã Đồng Xuân", 7).replace(
+        "0200 000 007", "0210 3851 007"))
     assert run(cli_settings, ["enable", "xa-dong-xuan"])[0] == 0
     assert CommuneRegistry(db).by_slug("xa-dong-xuan").enabled
 

@@ -54,12 +54,17 @@ def write_layer(settings: Settings, slug: str, name: str, province: str) -> Path
 
 
 def layer_status(settings: Settings, slug: str) -> str:
-    """"ok", or the first problem of the commune's layer (file:line:col: message)."""
+    """"ok", or the first problem of the commune's layer (file:line:col: message), or its example facts."""
+    from bot.lint import example_data
+
+    path = overlay_path(settings.engine.communes_dir, slug)
     try:
-        load_overlay(overlay_path(settings.engine.communes_dir, slug),
-                     load_catalog(settings.engine.catalog_path, settings.engine.intents_dir))
+        layered = load_overlay(path, load_catalog(settings.engine.catalog_path, settings.engine.intents_dir))
     except CatalogError as exc:
         return str(exc.problems[0])
+    found = example_data(layered.commune)
+    if found:
+        return f"{path}: commune/{found[0][0]}: {found[0][1]}"
     return "ok"
 
 
@@ -107,6 +112,8 @@ def cmd_communes(args: argparse.Namespace, settings: Settings | None = None,
             commune = registry.CommuneRegistry(database).by_slug(args.slug)
             if args.action == "enable" and commune is not None and not commune.has_oa:
                 raise registry.RegistryError(f"Xã {args.slug} chưa có OA: chạy `communes oa {args.slug}` trước")
+            if args.action == "enable" and commune is not None and (status := layer_status(settings, args.slug)) != "ok":
+                raise registry.RegistryError(f"Lớp dữ liệu của xã {args.slug} chưa dùng được: {status}")
             registry.set_enabled(database, args.slug, args.action == "enable")
             print(f"Đã {'mở' if args.action == 'enable' else 'tạm dừng'} xã {args.slug}.", file=out)
         elif args.action == "import":
