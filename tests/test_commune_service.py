@@ -111,7 +111,7 @@ def test_one_oas_outage_does_not_delay_anothers_replies(multi, db, trouble):
     workers = app.extensions["bot.workers"]
     workers.start()
     try:
-        for n in range(3):
+        for n in range(6):  # more of A's citizens than claim-loop threads (4)
             post_signed(client, "/webhooks/zalo/an-phu", text_event(a, f"ua{n}", "làm giấy khai sinh"), a)
         time.sleep(0.3)  # A's replies are being sent (or hanging) first
         started = time.monotonic()
@@ -121,7 +121,7 @@ def test_one_oas_outage_does_not_delay_anothers_replies(multi, db, trouble):
         elapsed = time.monotonic() - started
     finally:
         workers.stop()
-    assert elapsed < 1.0, f"B's replies took {elapsed:.2f} s while A's OA was in trouble ({trouble})"
+    assert elapsed < 1.5, f"B's replies took {elapsed:.2f} s while A's OA was in trouble ({trouble})"
     assert not a.fake.delivered()
 
 

@@ -1,16 +1,17 @@
 """Sending for many OAs: each reply goes out with its citizen's commune's client, token and refresh lock.
 
-One OA's trouble stays its own: after a transient failure (outage, timeout, refused token, rate
-limit) that commune's sends fail fast as retries for a short, growing pause, and while one of its
-sends hangs the next ones do not queue behind it. Each row's own backoff (outbox.retries) does the
-rest; the claim loop's threads stay free for the other communes.
+One OA's trouble stays its own: at most MAX_IN_FLIGHT of a commune's sends are under way at once in
+a process (a hanging OA holds no more of the claim loop's threads); after a transient failure (outage,
+timeout, refused token, rate limit) its sends fail fast as retries for a short, growing pause; while
+one of its sends hangs the next ones are not sent. Each row's own backoff (outbox.retries) does the
+rest; the other communes' replies go on.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, select
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 PAUSE_FIRST, PAUSE_CAP = 2.0, 60.0  # seconds a failing OA's sends are held back; doubles while it fails
 SLOW_SECONDS = 1.0  # a send in flight this long: the OA is hanging, do not send it another meanwhile
+MAX_IN_FLIGHT = 2  # a commune's sends under way at once per process (a send takes ~0.1 s: 20 a second)
+SLOT_WAIT = 0.2  # how long a send waits for one of those before it is put back as a retry
 _CITIZENS = Citizen.__table__
 _COMMUNE_OF = select(_CITIZENS.c.commune_id).where(_CITIZENS.c.zalo_id == bindparam("zalo_id"))
 _KNOWN_LIMIT = 100_000  # citizens whose commune is remembered (it never changes)
@@ -36,7 +39,8 @@ _KNOWN_LIMIT = 100_000  # citizens whose commune is remembered (it never changes
 class _Health:
     failures: int = 0
     paused_until: float = 0.0
-    in_flight: dict[int, float] | None = None  # thread id -> time.monotonic() at its send's start
+    in_flight: dict[int, float] = field(default_factory=dict)  # thread id -> time.monotonic() at its start
+    slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_IN_FLIGHT))
     last_error: str = ""
 
 
@@ -102,18 +106,22 @@ class CommuneClients:
     def _hold(self, commune_id: int) -> SendResult | None:
         now = time.monotonic()
         with self._lock:
-            health = self._health.setdefault(commune_id, _Health(in_flight={}))
+            health = self._health.setdefault(commune_id, _Health())
             if now < health.paused_until:
                 return SendResult("retry", None, f"OA của xã tạm dừng gửi sau lỗi: {health.last_error}")
             if any(now - started > SLOW_SECONDS for started in health.in_flight.values()):
                 return SendResult("retry", None, "OA của xã đang chậm, chờ tin trước rồi gửi lại")
-            health.in_flight[threading.get_ident()] = now
+        if not health.slots.acquire(timeout=SLOT_WAIT):
+            return SendResult("retry", None, "OA của xã đang bận gửi tin khác, gửi lại sau")
+        with self._lock:
+            health.in_flight[threading.get_ident()] = time.monotonic()
         return None
 
     def _release(self, commune_id: int, result: SendResult) -> None:
         with self._lock:
             health = self._health[commune_id]
             health.in_flight.pop(threading.get_ident(), None)
+            health.slots.release()
             if result.status == "retry":
                 pause = min(PAUSE_CAP, PAUSE_FIRST * 2 ** health.failures)
                 health.failures += 1
