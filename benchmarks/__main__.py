@@ -1,10 +1,10 @@
-"""`python -m benchmarks [match|admin|webhook] [options]`; without a name, all three with their defaults."""
+"""`python -m benchmarks [match|admin|webhook|communes] [options]`; without a name, all four with their defaults."""
 from __future__ import annotations
 
 import importlib
 import sys
 
-NAMES = ("match", "admin", "webhook")
+NAMES = ("match", "admin", "webhook", "communes")
 
 
 def main(argv: list[str]) -> int:

@@ -60,12 +60,12 @@ class Client:
         self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
         self.conn: http.client.HTTPConnection | None = None
 
-    def post(self, body: bytes, headers: dict[str, str]) -> int:
-        """POST and read the answer; returns the status, 0 on a connection error."""
+    def post(self, body: bytes, headers: dict[str, str], path: str | None = None) -> int:
+        """POST (to `path`, default the URL's) and read the answer; returns the status, 0 on a connection error."""
         try:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-            self.conn.request("POST", self.path, body=body, headers=headers)
+            self.conn.request("POST", path or self.path, body=body, headers=headers)
             response = self.conn.getresponse()
             response.read()
             return response.status
@@ -127,6 +127,7 @@ def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
     todo: queue.Queue[tuple[int, float, float] | None] = queue.Queue()
     sent: list[list[Any]] = [[] for _ in range(total)]
     senders = int(spec.get("senders", 16))
+    targets = spec.get("targets") or []  # [{path, app_id, secret}]: one per commune
 
     def work() -> None:
         client = Client(spec["url"])
@@ -134,9 +135,11 @@ def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
             while (item := todo.get()) is not None:
                 i, due_perf, due_wall = item
                 user = user_id(run, 2, i)
-                body, headers = signed_event(spec, user, f"e2e-{run}-{i}", TEXTS[i % len(TEXTS)])
+                # Many communes: message i goes to commune i mod N, at its address, signed with its secret.
+                target = targets[i % len(targets)] if targets else spec
+                body, headers = signed_event(target, user, f"e2e-{run}-{i}", TEXTS[i % len(TEXTS)])
                 started = time.perf_counter()
-                status = client.post(body, headers)
+                status = client.post(body, headers, target.get("path"))
                 # The intended send time is what counts: a late sender must not hide a slow server.
                 sent[i] = [user, TEXTS[i % len(TEXTS)], due_wall, round((time.perf_counter() - started) * 1000, 2),
                            round((started - due_perf) * 1000, 2), status]

@@ -12,7 +12,7 @@ from bot.catalog import CatalogError
 from bot.settings import Settings
 
 # Service commands (serve, worker, users) live with the service; the core only offers them a place to register.
-SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli", "webhooks.privacy_check")
+SERVICE_MODULES = ("webhooks.cli", "webhooks.admin.cli", "webhooks.privacy_check", "webhooks.communes.cli")
 
 
 def _engine(settings: Settings):

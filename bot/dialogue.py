@@ -11,6 +11,7 @@ from bot import compose, handlers
 from bot.arbiter import Arbiter, TierPolicy
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.hours import VIETNAM
+from bot.layer_matcher import LayeredMatcher
 from bot.matcher import Candidate, Matcher
 from bot.national import NationalIndex, load_national
 from bot.national.tier import NationalTier
@@ -32,16 +33,17 @@ class Engine:
     """Answers citizens from a catalog; knows nothing of channels or storage."""
 
     def __init__(self, catalog: Catalog, thresholds: Thresholds | None = None,
-                 national: NationalIndex | None = None, policy: TierPolicy | None = None):
+                 national: NationalIndex | None = None, policy: TierPolicy | None = None, *,
+                 shared: "Engine | None" = None):
+        """`shared`: the province's engine when `catalog` is a commune's layer over its catalog (bot.communes)."""
         self.catalog = catalog
         self.thresholds = thresholds or Thresholds()
+        if shared is not None:
+            self._share(shared, policy)
+            return
         self.normalizer = Normalizer(catalog.lexicon)
-        # Emergencies are judged by the detector from evidence, never by a similarity score.
-        entries = [e for e in catalog.entries.values() if e.id != EMERGENCY]
+        self.matcher = self._matcher()
         emergency = catalog.entries.get(EMERGENCY)
-        self.matcher = Matcher(entries, self.normalizer, terms=catalog.lexicon.terms,
-                               negatives=catalog.out_of_scope + catalog.near_domain, off_topic=catalog.out_of_scope,
-                               withheld=emergency.questions if emergency else ())
         self.safety = EmergencyDetector(catalog.emergency.get("signals", {}), catalog.lexicon.abbreviations,
                                         emergency.questions if emergency else (), self.normalizer,
                                         numbers=catalog.emergency.get("numbers", {}))
@@ -55,6 +57,32 @@ class Engine:
         self.corrections = PhraseSet(words.get("corrections", ()), self.normalizer)
         self.leave_handoff = PhraseSet(words.get("leave_handoff", ()), self.normalizer)
         self.handlers = handlers.CHAIN
+
+    def _matcher(self) -> Matcher:
+        catalog = self.catalog
+        # Emergencies are judged by the detector from evidence, never by a similarity score.
+        entries = [e for e in catalog.entries.values() if e.id != EMERGENCY]
+        emergency = catalog.entries.get(EMERGENCY)
+        return Matcher(entries, self.normalizer, terms=catalog.lexicon.terms,
+                       negatives=catalog.out_of_scope + catalog.near_domain, off_topic=catalog.out_of_scope,
+                       withheld=emergency.questions if emergency else ())
+
+    def _share(self, base: "Engine", policy: TierPolicy | None) -> None:
+        # A commune's layer keeps the province's lexicon, intents and national index: their normaliser,
+        # detector and tier are the same objects, and so is the matcher's index (overrides never touch
+        # what is matched: bot.schema.OVERRIDE; added and disabled entries go through LayeredMatcher).
+        self.normalizer, self.safety, self.national = base.normalizer, base.safety, base.national
+        self.acknowledgements, self.corrections = base.acknowledgements, base.corrections
+        self.leave_handoff, self.handlers = base.leave_handoff, base.handlers
+        ids, base_ids = list(self.catalog.entries), list(base.catalog.entries)
+        if ids == base_ids:
+            self.matcher = base.matcher
+        else:  # the shared index seen through the layer (bot.layer_matcher), never a second one
+            kept = set(ids)
+            extra = [self.catalog.entries[i] for i in ids if i not in set(base_ids) and i != EMERGENCY]
+            self.matcher = LayeredMatcher(base.matcher, extra, [i for i in base_ids if i not in kept])
+        self.arbiter = Arbiter(self.catalog, self.national, self.thresholds, policy or base.arbiter.policy)
+        self.lookup, self.title_of = self.arbiter.lookup, self.arbiter.title_of
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":

@@ -274,3 +274,30 @@ MENU = {
 
 # Intents whose file carries more than phrasings and an answer.
 SPECIAL_INTENTS = {"khan-cap": EMERGENCY, "menu": MENU}
+
+# Fields a commune may set on a shared entry: what it says, never how it is found (title, questions,
+# keywords), so the commune's engine keeps sharing the province's matcher.
+OVERRIDE = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "summary": TEXT, "answer": TEXT, "authority": TEXT, "where": TEXT, "fee": TEXT, "processing_time": TEXT,
+        "online": ONLINE, "link": URL, "notes": TEXT,
+        "documents": {"type": "array", "items": TEXT, "minItems": 1},
+        "steps": {"type": "array", "items": TEXT, "minItems": 1},
+    },
+}
+
+# communes/<slug>/commune.yaml: one commune's layer over the province catalog.
+OVERLAY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["commune"],
+    "properties": {
+        "commune": COMMUNE,
+        "overrides": {"type": "object", "propertyNames": SLUG, "additionalProperties": OVERRIDE},
+        "entries": CATALOG["properties"]["entries"],
+        "disabled": {"type": "array", "items": SLUG},
+    },
+}

@@ -28,6 +28,7 @@ class Settings:
     national_index: Path = ROOT / "national" / "index.jsonl"
     national_aliases: Path = ROOT / "national" / "aliases.yaml"
     thresholds: Thresholds = field(default_factory=Thresholds)
+    communes_dir: Path = ROOT / "communes"  # one folder per commune: <slug>/commune.yaml (bot.overlay)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -39,6 +40,7 @@ class Settings:
             intents_dir=Path(env.get("BOT_INTENTS", str(ROOT / "intents"))),
             national_index=Path(env.get("BOT_NATIONAL_INDEX", str(cls.national_index))),
             national_aliases=Path(env.get("BOT_NATIONAL_ALIASES", str(cls.national_aliases))),
+            communes_dir=Path(env.get("BOT_COMMUNES_DIR", str(cls.communes_dir))),
             thresholds=Thresholds(
                 answer=float(env.get("BOT_ANSWER_THRESHOLD", t.answer)),
                 clarify=float(env.get("BOT_CLARIFY_THRESHOLD", t.clarify)),

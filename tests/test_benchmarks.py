@@ -55,3 +55,13 @@ def test_the_match_benchmark_measures_both_tiers_against_the_same_knowledge():
     assert both["records"] == len(engine.national.records) and alone["records"] == 0
     assert both["phrasings"] > alone["phrasings"] + both["records"] - 1  # the baseline sees every record's name
     assert rows[1]["entries"] == 80 and all(r["engine"]["n"] == 9 and r["engine_mb"] > 0 for r in rows)
+
+
+@pytest.mark.timeout(240)
+def test_the_communes_benchmark_measures_engines_for_many_communes(capsys):
+    code = entry.main(["communes", "--json", "--communes", "3", "--duration", "0", "--repeat", "1"])
+    report = json.loads(capsys.readouterr().out)
+    engines = report["engines"]
+    assert code in (0, 1) and report["end_to_end"] is None and report["skipped"] == "--duration 0"
+    assert engines["communes"] == 3 and engines["memory_mb"]["3_communes"] >= engines["memory_mb"]["1_commune"] > 0
+    assert set(engines["turn_ms"]) == {"province_engine", "3_communes"} and engines["queries"] == 200

@@ -73,3 +73,10 @@ def test_smtp_settings_from_environment():
 def test_a_wrong_smtp_security_is_named():
     with pytest.raises(ConfigError, match="SMTP_SECURITY"):
         Settings.from_env({"SMTP_SECURITY": "tls"})
+
+def test_communes_only_needs_no_zalo_secrets_but_a_session_key():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_env({"BOT_COMMUNES_ONLY": "1"}).checked()
+    settings = Settings.from_env({"BOT_COMMUNES_ONLY": "1", "SECRET_KEY": "k"}).checked()
+    assert settings.communes_only and settings.secret_key == "k" and settings.zalo_app_id == ""
+    assert EngineSettings.from_env({"BOT_COMMUNES_DIR": "/srv/xa"}).communes_dir.as_posix() == "/srv/xa"

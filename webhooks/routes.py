@@ -1,4 +1,4 @@
-"""HTTP endpoints of the channel: POST /webhooks/zalo (verify, parse, store, wake the claim loop) and GET /healthz."""
+"""HTTP endpoints of the channel: POST /webhooks/zalo and /webhooks/zalo/<commune> (verify, parse, store, wake the claim loop), GET /healthz."""
 from __future__ import annotations
 
 import functools
@@ -58,17 +58,33 @@ def _timestamps(payload: dict[str, Any]) -> list[str]:
     return found
 
 
-def _signed(raw: bytes, payload: dict[str, Any]) -> bool:
+def _signed(raw: bytes, payload: dict[str, Any], commune: Any = None) -> bool:
+    # A commune's events are signed with its own OA's app id and secret key; others with the environment's.
     settings = current_app.config["SETTINGS"]
+    app_id, key = (commune.app_id, commune.oa_secret_key) if commune is not None else (
+        settings.zalo_app_id, settings.zalo_oa_secret_key)
     header = request.headers.get(SIGNATURE_HEADER)
-    return any(verify_signature(app_id=settings.zalo_app_id, raw_body=raw, timestamp=stamp,
-                                secret_key=settings.zalo_oa_secret_key, header=header)
+    return any(verify_signature(app_id=app_id, raw_body=raw, timestamp=stamp, secret_key=key, header=header)
                for stamp in _timestamps(payload))
 
 
 @bp.post("/webhooks/zalo")
 def zalo_webhook():
     """Receive one Zalo event: 200 once it is committed; the reply is produced after the response."""
+    return _receive(None)
+
+
+@bp.post("/webhooks/zalo/<slug>")
+def commune_webhook(slug: str):
+    """One commune's webhook address: its events, checked against its OA's secret."""
+    commune = current_app.extensions["bot.services"].communes.registry.by_slug(slug)
+    if commune is None:
+        return _reject("unknown commune", 404)
+    return _receive(commune)
+
+
+def _receive(commune: Any):
+    # `commune`: from the address; on /webhooks/zalo the OA id inside the payload names it, if any.
     raw = request.get_data(cache=False)
     try:
         payload = json.loads(raw)
@@ -78,18 +94,23 @@ def zalo_webhook():
         return jsonify(status="ok")  # Zalo's (unsigned) probe when the webhook URL is registered: nothing to do
     if not isinstance(payload, dict):
         return _reject("body is not a JSON object", 400)
-    if not _signed(raw, payload):
+    if commune is None:
+        commune = current_app.extensions["bot.services"].communes.registry.by_payload(payload)
+    if not _signed(raw, payload, commune):
         total = current_app.extensions["bot.signature_rejections"].add()
-        log.warning("webhook signature rejected (%d so far): missing or wrong %s. Check ZALO_OA_SECRET_KEY "
-                    "(OA Secret Key) and ZALO_APP_ID against the Zalo developer console.", total, SIGNATURE_HEADER)
+        log.warning("webhook signature rejected (%d so far): missing or wrong %s. Check %s "
+                    "(OA Secret Key) and ZALO_APP_ID against the Zalo developer console.", total, SIGNATURE_HEADER,
+                    f"commune {commune.slug}'s OA secret key" if commune is not None else "ZALO_OA_SECRET_KEY")
         return _reject("invalid signature", 401)
+    if commune is not None and not commune.enabled:
+        return current_app.response_class(_acknowledgement("ignored"), mimetype="application/json")
     try:
         event = parse_event(payload)
     except EventError as exc:
         log.info("webhook event skipped: %s", exc)
         return _reject(str(exc), 400)
     try:
-        accepted = intake.accept(get_db(), event, payload)
+        accepted = intake.accept(get_db(), event, payload, commune.id if commune is not None else None)
     except DBAPIError as exc:  # nothing acknowledged, nothing lost: Zalo retries a webhook that got no 200
         log.error("webhook: could not store %s (%s); answered 503", event.event_name, type(exc).__name__)
         return _reject("database unavailable", 503)
@@ -147,6 +168,12 @@ def _report() -> tuple[dict[str, Any], bool]:
     except Exception as exc:
         report["catalog_version"], healthy = None, False
         report["catalog_error"] = str(exc)[:500]
+    try:
+        layered = current_app.extensions["bot.services"].communes.engines
+        if layered.errors:  # those communes answer from their previous version, or not at all if they never loaded
+            report["commune_errors"] = {slug: str(exc.problems[0]) for slug, exc in layered.errors.items()}
+    except Exception:
+        log.exception("healthz: commune layers check failed")
     if current_app.config["SETTINGS"].demo:
         report["demo"] = "demo mode: example commune data and demo secrets, not a live service"
     report["status"] = "ok" if healthy else "degraded"

@@ -23,6 +23,7 @@ class Services:
     client_override: Any = None  # a ZaloClient-like object (tests)
     _client: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _communes: Any = field(default=None, repr=False)  # webhooks.communes: registry, engines, clients
 
     def __post_init__(self) -> None:
         if self.engines is None:
@@ -31,10 +32,34 @@ class Services:
             self.engines = EngineHolder(self.settings.engine)
 
     @property
+    def communes(self) -> Any:
+        """The commune registry, commune engines and per-commune clients (webhooks.communes.services)."""
+        if self._communes is None:
+            from webhooks.communes.services import CommuneServices
+
+            with self._lock:
+                if self._communes is None:
+                    self._communes = CommuneServices(self)
+        return self._communes
+
+    def engine_for(self, commune_id: int | None) -> Any:
+        """The engine answering a citizen of this commune (None: the environment's commune)."""
+        if commune_id is None:
+            return self.engines.get()
+        return self.communes.engine(commune_id)
+
+    @property
     def client(self) -> Any:
-        """The Zalo client (the console in demo mode with demo secrets)."""
+        """The Zalo client (the console in demo mode with demo secrets); routed by commune when there are communes."""
         if self.client_override is not None:
             return self.client_override
+        if self.communes.registry.any():
+            return self.communes.clients
+        return self.default_client
+
+    @property
+    def default_client(self) -> Any:
+        """The client of the environment's OA."""
         with self._lock:
             if self._client is None:
                 if self.settings.demo and self.settings.zalo_access_token == DEMO_ACCESS_TOKEN:

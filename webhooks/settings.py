@@ -60,6 +60,7 @@ class Settings:
     smtp_from: str = ""
     smtp_security: str = "starttls"  # starttls | ssl | none
     profile_refresh_hours: float = 24.0  # a citizen's Zalo name and avatar are looked up again after this
+    communes_only: bool = False  # every OA is a commune record (webhooks.communes): no ZALO_* secrets needed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -94,6 +95,7 @@ class Settings:
             smtp_from=env.get("SMTP_FROM", ""),
             smtp_security=_smtp_security(env.get("SMTP_SECURITY", cls.smtp_security)),
             profile_refresh_hours=float(env.get("BOT_PROFILE_REFRESH_HOURS", cls.profile_refresh_hours)),
+            communes_only=env.get("BOT_COMMUNES_ONLY", "") in ("1", "true", "yes"),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -115,6 +117,11 @@ class Settings:
                 zalo_access_token=self.zalo_access_token or DEMO_ACCESS_TOKEN,
                 zalo_refresh_token=self.zalo_refresh_token or "demo-refresh-token",
             ).with_session_key()
+        if self.communes_only:  # each commune's OA is in its record; the session key cannot come from an app secret
+            if not self.secret_key:
+                raise ConfigError("Thiếu biến môi trường / missing environment variable: SECRET_KEY "
+                                  "(required with BOT_COMMUNES_ONLY=1).")
+            return self
         missing = self.missing_secrets()
         if missing:
             raise ConfigError("Thiếu biến môi trường / missing environment variable(s): " + ", ".join(missing)

@@ -85,7 +85,10 @@ class Workers:
 
     def start(self) -> None:
         """Start the threads (once per process, after fork)."""
-        if self._threads or self.size <= 0:
+        if self._threads:
+            return
+        self.services.communes.preload()  # no commune rows: one query; /healthz then knows every layer's state
+        if self.size <= 0:
             return
         self._stopping.clear()
         for n in range(self.size):

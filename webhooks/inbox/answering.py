@@ -104,7 +104,7 @@ _CITIZENS, _STATES, _HANDOFFS = Citizen.__table__, ConversationRow.__table__, Ha
 # compile step on every execution.
 _OPEN_HANDOFF = select(_HANDOFFS.c.id).where(_HANDOFFS.c.citizen_id == bindparam("citizen_id"),
                                               _HANDOFFS.c.closed_at.is_(None))
-_CONTEXT = (select(_CITIZENS.c.zalo_id, _CITIZENS.c.last_interaction, _STATES.c.data,
+_CONTEXT = (select(_CITIZENS.c.zalo_id, _CITIZENS.c.last_interaction, _CITIZENS.c.commune_id, _STATES.c.data,
                    exists(_OPEN_HANDOFF.where(_HANDOFFS.c.citizen_id == _CITIZENS.c.id)).label("handed_off"))
             .select_from(_CITIZENS.outerjoin(_STATES, _STATES.c.zalo_id == _CITIZENS.c.zalo_id))
             .where(_CITIZENS.c.id == bindparam("citizen_id")))
@@ -143,7 +143,7 @@ def answer_next(services: Services, now: dt.datetime | None = None) -> int | Non
         if linked:
             plan = Plan(fields={"outcome": "system", "intent": "staff-link"}, replies=[Reply(linked)])
         else:
-            plan = plan_reply(services.engines.get(), event, context.zalo_id, claimed.text,
+            plan = plan_reply(services.engine_for(context.commune_id), event, context.zalo_id, claimed.text,
                               dict(context.data) if context.data is not None else None, context.handed_off)
     except EventError as exc:  # stored payloads were parsed once already: a logged skip, not a crash
         log.warning("inbound %s: stored payload no longer parses (%s); skipped", claimed.id, exc)

@@ -36,8 +36,12 @@ def dedupe_key(event: InboundEvent) -> str:
     return event.msg_id or f"{event.event_name}:{event.user_id}:{event.timestamp or ''}"
 
 
-def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> Accepted:
-    """Store (or act on) one verified event; committed when this returns. Raises what the database raised."""
+def accept(database: Database, event: InboundEvent, payload: dict[str, Any],
+           commune_id: int | None = None) -> Accepted:
+    """Store (or act on) one verified event; committed when this returns. Raises what the database raised.
+
+    `commune_id`: the commune whose OA the event was signed for (None: the environment's commune).
+    """
     if event.kind == "echo":
         return _echo(database, event)
     if event.event_name == "user_submit_info" and event.user_id:
@@ -55,7 +59,8 @@ def accept(database: Database, event: InboundEvent, payload: dict[str, Any]) -> 
     with database.transaction() as conn:
         answered = event.kind in ANSWERED_KINDS
         citizen_id = upsert_citizen_id(conn, event.user_id, interacted=answered,
-                                       following={"follow": True, "unfollow": False}.get(event.kind))
+                                       following={"follow": True, "unfollow": False}.get(event.kind),
+                                       commune_id=commune_id)
         masked = mask_sensitive(event.text or "")
         message_id = conn.execute(_insert_message(conn.dialect.name), {
             "citizen_id": citizen_id, "direction": "in", "msg_id": dedupe_key(event), "event_name": event.event_name,

@@ -29,14 +29,16 @@ def _upsert(dialect: str, interacted: bool, sets_following: bool) -> Any:
         "zalo_id": insert.excluded.zalo_id}).returning(Citizen.__table__.c.id)
 
 
-def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, following: bool | None = None) -> int:
+def upsert_citizen_id(conn: Connection, zalo_id: str, *, interacted: bool, following: bool | None = None,
+                      commune_id: int | None = None) -> int:
     """The id of the citizen row for `zalo_id`, created on first contact and locked until the caller commits.
 
     last_interaction (the start of Zalo's 7-day window) moves on `interacted`; `following` when given.
+    `commune_id` (the OA the event came to; None: the environment's commune) is set on creation only.
     """
     now = utcnow()
     values = {"zalo_id": zalo_id, "first_seen": now, "last_interaction": now,
-              "following": True if following is None else following}
+              "following": True if following is None else following, "commune_id": commune_id}
     return conn.execute(_upsert(conn.dialect.name, interacted, following is not None), values).scalar_one()
 
 

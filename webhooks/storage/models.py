@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models: citizens, messages, outbox, conversation state, tokens, staff, audit."""
+"""SQLAlchemy 2.0 models: communes, citizens, messages, outbox, conversation state, tokens, staff, audit."""
 from __future__ import annotations
 
 import datetime as dt
@@ -42,12 +42,37 @@ def const(value: str) -> Any:
     return literal(value, literal_execute=True)
 
 
+class Commune(Base):
+    """A commune served by this deployment: its OA, its token pair, its overlay folder (communes/<slug>/).
+
+    No rows: the one commune of the environment (ZALO_*) and procedures.yaml, whose citizens and audit
+    rows carry commune_id NULL. Secrets are stored as given: reading this table is reading them.
+    """
+
+    __tablename__ = "communes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)  # /webhooks/zalo/<slug>, communes/<slug>/
+    name: Mapped[str] = mapped_column(String(128))
+    province: Mapped[str] = mapped_column(String(128), default="")
+    oa_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # matched in payloads posted to /webhooks/zalo
+    app_id: Mapped[str] = mapped_column(String(64), default="")
+    app_secret: Mapped[str] = mapped_column(Text, default="")
+    oa_secret_key: Mapped[str] = mapped_column(Text, default="")
+    access_token: Mapped[str] = mapped_column(Text, default="")  # this OA's pair, refreshed under its own lock
+    refresh_token: Mapped[str] = mapped_column(Text, default="")
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column()
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Citizen(Base):
     """A Zalo user who has talked to the OA."""
 
     __tablename__ = "citizens"
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Zalo's user ids are per OA, so one id belongs to one commune; NULL: the environment's commune.
     zalo_id: Mapped[str] = mapped_column(String(64), unique=True)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id"), index=True)
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_interaction: Mapped[dt.datetime] = mapped_column(default=utcnow)  # start of the 7-day window
     following: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -185,6 +210,7 @@ class AuditLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id"), index=True)  # NULL: the environment's
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
