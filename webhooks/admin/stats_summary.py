@@ -8,14 +8,16 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from webhooks.admin.stats import OUTCOMES, VN, utc_bounds
+from bot.settings import Thresholds
+from webhooks.admin.clusters import KEY_LENGTH, unanswered_condition
+from webhooks.admin.stats import day_index, grouped, utc_bounds
 from webhooks.outbox.writing import as_utc
-from webhooks.storage.models import Handoff, Message
+from webhooks.storage.models import ClusterMark, Handoff, Message
 
-_HANDOFFS, _MESSAGES = Handoff.__table__, Message.__table__
+_HANDOFFS, _MESSAGES, _MARKS = Handoff.__table__, Message.__table__, ClusterMark.__table__
 # A hand-over's first staff reply: the first message staff sent that citizen after it opened (and before it
 # closed, when it did).
 _FIRST_REPLY = (select(func.min(_MESSAGES.c.created_at))
@@ -77,49 +79,60 @@ def monday(day: dt.date) -> dt.date:
 
 
 def summarize(session: Session, start: dt.date, end: dt.date) -> Summary:
-    """Count the local days start..end (inclusive)."""
+    """Count the local days start..end (inclusive); the database groups the questions by day."""
     lo, hi = utc_bounds(start, end)
     total = Figures()
     weeks: dict[dt.date, Figures] = defaultdict(Figures)
     answered: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
-    rows = session.execute(select(_MESSAGES.c.created_at, _MESSAGES.c.outcome, _MESSAGES.c.intent,
-                                  _MESSAGES.c.review)
-                           .where(_MESSAGES.c.direction == "in", _MESSAGES.c.outcome.in_(OUTCOMES),
-                                  _MESSAGES.c.created_at >= lo, _MESSAGES.c.created_at < hi))
-    for created_at, outcome, intent, review in rows:
-        week = weeks[monday(_local_day(created_at))]
+    for day, outcome, intent, review, count in grouped(session, start, end):
+        week = weeks[monday(start + dt.timedelta(days=day))]
+        reported = review == "wrong_answer"
         for figures in (total, week):
-            figures.questions += 1
-            figures.emergencies += outcome == "emergency"
+            figures.questions += count
+            figures.emergencies += count if outcome == "emergency" else 0
             if outcome == "answered":
-                figures.wrong += review == "wrong_answer"
-                figures.answered += review != "wrong_answer"
+                figures.wrong += count if reported else 0
+                figures.answered += 0 if reported else count
         if outcome == "answered" and intent:
-            answered[intent] += 1
-            wrong[intent] += review == "wrong_answer"
-    opened = session.execute(select(_HANDOFFS.c.opened_at, _FIRST_REPLY.label("reply"))
+            answered[intent] += count
+            wrong[intent] += count if reported else 0
+    opened = session.execute(select(day_index(_HANDOFFS.c.opened_at, start, end), _HANDOFFS.c.opened_at,
+                                    _FIRST_REPLY.label("reply"))
                              .where(_HANDOFFS.c.opened_at >= lo, _HANDOFFS.c.opened_at < hi))
-    for opened_at, reply in opened:
-        week = weeks[monday(_local_day(opened_at))]
+    for day, opened_at, reply in opened:
+        week = weeks[monday(start + dt.timedelta(days=day))]
         wait = (as_utc(reply) - as_utc(opened_at)).total_seconds() if reply is not None else None
         for figures in (total, week):
             figures.handoffs += 1
             if wait is not None:
                 figures.waits.append(wait)
     spans = []
-    day = monday(start)
-    while day <= end:
-        spans.append(Week(max(day, start), min(day + dt.timedelta(days=6), end), weeks.get(day, Figures())))
-        day += dt.timedelta(days=7)
+    first = monday(start)
+    while first <= end:
+        spans.append(Week(max(first, start), min(first + dt.timedelta(days=6), end), weeks.get(first, Figures())))
+        first += dt.timedelta(days=7)
     per_entry = sorted(((i, answered[i], wrong[i]) for i in answered), key=lambda t: (-t[1], -t[2], t[0]))
     return Summary(start, end, total, spans, per_entry)
 
 
-def _local_day(moment: dt.datetime) -> dt.date:
-    utc = as_utc(moment)
-    assert utc is not None
-    return utc.astimezone(VN).date()
+def most_unanswered(session: Session, thresholds: Thresholds, start: dt.date, end: dt.date,
+                    top: int) -> list[tuple[str, int]]:
+    """The phrasings (as normalised) most often left unanswered in the period, with the latest wording and
+    how often; counted by the database. Marked clusters are left out as on the unanswered-questions page,
+    by their exact key (that page also merges near-identical phrasings, which costs too much here)."""
+    lo, hi = utc_bounds(start, end)
+    key = func.substr(func.coalesce(_MESSAGES.c.normalized, ""), 1, KEY_LENGTH)
+    hidden = exists().where(_MARKS.c.key == key, (_MARKS.c.status == "ignored") | (_MESSAGES.c.created_at <= _MARKS.c.at))
+    inner = (select(key.label("key"), _MESSAGES.c.id)
+             .where(_MESSAGES.c.direction == "in", unanswered_condition(thresholds), ~hidden,
+                    _MESSAGES.c.created_at >= lo, _MESSAGES.c.created_at < hi).subquery())
+    counted = (select(inner.c.key, func.count().label("n"), func.max(inner.c.id).label("latest"))
+               .group_by(inner.c.key).order_by(func.count().desc(), func.max(inner.c.id).desc()).limit(top))
+    rows = session.execute(counted).all()
+    texts = dict(session.execute(select(_MESSAGES.c.id, _MESSAGES.c.text)
+                                 .where(_MESSAGES.c.id.in_([r.latest for r in rows]))).all())
+    return [(texts.get(r.latest) or r.key or "(không có chữ)", r.n) for r in rows]
 
 
 def duration(value: dt.timedelta | None) -> str:

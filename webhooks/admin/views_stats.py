@@ -6,16 +6,13 @@ import datetime as dt
 from flask import render_template, request
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 
 from webhooks.admin.blueprint import bp
-from webhooks.admin.clusters import build_clusters
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PeriodForm, VNDateField
-from webhooks.admin.stats import OUTCOMES, collect, column_chart, row_chart, utc_bounds
-from webhooks.admin.stats_summary import duration, monday, summarize
+from webhooks.admin.stats import OUTCOMES, collect, column_chart, row_chart
+from webhooks.admin.stats_summary import duration, monday, most_unanswered, summarize
 from webhooks.storage.engine import get_session
-from webhooks.storage.models import Message
 
 DEFAULT_DAYS = 30
 ENTRIES_SHOWN = 15
@@ -32,13 +29,8 @@ def period_from(form: PeriodForm, default_days: int = DEFAULT_DAYS) -> tuple[dt.
     return min(start, end), end
 
 
-def _clusters(db, start: dt.date, end: dt.date, top: int) -> list[tuple[str, int]]:
-    """The biggest clusters of unanswered questions in the period: (latest text, count)."""
-    lo, hi = utc_bounds(start, end)
-    unanswered = build_clusters(db, settings().engine.thresholds, since=lo, until=hi)[:top]
-    latest = {c.key: c.latest_ids(1)[0] for c in unanswered}
-    texts = dict(db.execute(select(Message.id, Message.text).where(Message.id.in_(latest.values()))).all())
-    return [(texts.get(latest[c.key]) or c.key or "(không có chữ)", c.count) for c in unanswered]
+def _gaps(db, start: dt.date, end: dt.date, top: int) -> list[tuple[str, int]]:
+    return most_unanswered(db, settings().engine.thresholds, start, end, top)
 
 
 @bp.get("/thong-ke")
@@ -58,7 +50,7 @@ def stats():
     shares = row_chart([(o, data.outcomes.get(o, 0)) for o in OUTCOMES if o not in HANDOFF_OUTCOMES], width=100)
     during = sum(data.outcomes.get(o, 0) for o in HANDOFF_OUTCOMES)
     top = row_chart([(entries[i].title if i in entries else i, n) for i, n in data.top_entries], width=100)
-    gaps = row_chart(_clusters(db, start, end, 10), width=100)
+    gaps = row_chart(_gaps(db, start, end, 10), width=100)
     titles = {i: e.title for i, e in entries.items()}
     return render_template("admin/stats.html", title="Thống kê", form=form, data=data, start=start, end=end,
                            days=days, shares=shares, top=top, gaps=gaps, summary=summary, during=during,
@@ -90,5 +82,5 @@ def stats_week():
     entries = engine().catalog.entries
     top = [(entries[i].title if i in entries else i, n, w) for i, n, w in week.entries[:5]]
     return render_template("admin/stats_week.html", title="Tóm tắt tuần", form=form, first=first, last=last,
-                           week=week.total, before=before.total, top=top, gaps=_clusters(db, first, last, 5),
+                           week=week.total, before=before.total, top=top, gaps=_gaps(db, first, last, 5),
                            commune=engine().catalog.commune.name, duration=duration, today=today), status
