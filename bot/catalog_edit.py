@@ -103,7 +103,7 @@ def _validate_copy(catalog_path: Path, intents_dir: Path, target: Path, new_text
             raise CatalogEditError("Danh mục sau khi sửa không hợp lệ", [real(p) for p in exc.problems]) from exc
         if today is None:
             return []
-        return [(p, real(p)) for p in findings(catalog, today)]
+        return [(p, real(p)) for p in findings(catalog, today, exact=False)]
 
 
 def _write_atomically(path: Path, text: str, history_dir: Path) -> Path:

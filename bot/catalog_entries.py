@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import ScalarString
 
+from bot.catalog import Entry
 from bot.catalog_edit import (CatalogEditError, _dump, _locate, _locked, _validate_copy, _write_atomically,
                               history_dir_for)
 from bot.yaml_source import plain, read_yaml
@@ -75,6 +76,15 @@ def entry_values(catalog_path: Path, intents_dir: Path, entry_id: str) -> dict[s
     for name in FIELDS:
         default: Any = [] if name in LIST_FIELDS else ""
         out[name] = values.get(name, default)
+    return out
+
+
+def values_of(entry: Entry) -> dict[str, Any]:
+    """The editable fields of a loaded entry, as entry_values gives them (without reading the file again)."""
+    out: dict[str, Any] = {"kind": entry.kind}
+    for name in FIELDS:
+        value = getattr(entry, name)
+        out[name] = list(value) if name in LIST_FIELDS else value
     return out
 
 

@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(length=64), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("diff", sa.Text(), nullable=False),
+        sa.Column("warnings", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_drafts")),
     )
     op.create_index("ix_catalog_drafts_entry_id", "catalog_drafts", ["entry_id"])

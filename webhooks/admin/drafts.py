@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.catalog_edit import CatalogEditError
-from bot.catalog_entries import Change, Preview, Written, apply, entry_values, preview, restore
+from bot.catalog import Catalog
+from bot.catalog_entries import Change, Preview, Written, apply, entry_values, preview, restore, values_of
 from bot.settings import Settings as EngineSettings
 from webhooks.storage.models import CatalogDraft, CatalogVersion, utcnow
 
@@ -31,20 +32,25 @@ def changed_fields(current: dict[str, Any], submitted: dict[str, Any]) -> dict[s
     return {k: v for k, v in submitted.items() if current.get(k, [] if isinstance(v, list) else "") != v}
 
 
-def save_draft(db: Session, change: Change, base: dict[str, Any], title: str, by: str) -> CatalogDraft:
-    """Store a proposed change (already checked) for an admin to publish."""
+def save_draft(db: Session, change: Change, base: dict[str, Any], title: str, by: str,
+               shown: Preview | None = None) -> CatalogDraft:
+    """Store a proposed change (already checked: `shown`) for an admin to publish."""
     draft = CatalogDraft(entry_id=change.entry_id, action=change.action, fields=dict(change.fields), base=base,
-                         title=title[:255], created_by=by, status="draft")
+                         title=title[:255], created_by=by, status="draft",
+                         diff="\n".join(shown.diff()) if shown else "", warnings=list(shown.warnings) if shown else [])
     db.add(draft)
     db.flush()
     return draft
 
 
-def conflicts(conf: EngineSettings, draft: CatalogDraft) -> list[str]:
-    """Fields someone changed in the file since the draft was written (publishing would overwrite them)."""
+def conflicts(catalog: Catalog, draft: CatalogDraft) -> list[str]:
+    """Fields changed in the running catalog since the draft was written (publishing would overwrite them)."""
     if draft.action != "edit":
         return []
-    now = entry_values(conf.catalog_path, conf.intents_dir, draft.entry_id)
+    entry = catalog.entries.get(draft.entry_id)
+    if entry is None:
+        return ["id"]
+    now = values_of(entry)
     return [name for name, value in (draft.base or {}).items() if now.get(name) != value]
 
 
@@ -62,7 +68,8 @@ def publish(db: Session, conf: EngineSettings, draft: CatalogDraft, by: str, tod
     """Write a draft into the catalog (sets `reviewed`), record the version and close the draft."""
     if draft.status != "draft":
         raise CatalogEditError("Bản nháp này đã được xử lý")
-    clash = conflicts(conf, draft)
+    now = entry_values(conf.catalog_path, conf.intents_dir, draft.entry_id) if draft.action == "edit" else {}
+    clash = [name for name, value in (draft.base or {}).items() if now.get(name) != value]
     if clash:
         raise CatalogEditError("Mục đã được sửa sau khi soạn bản nháp này; hãy soạn lại từ nội dung mới", clash)
     written = apply(conf.catalog_path, conf.intents_dir, change_of(draft), today)

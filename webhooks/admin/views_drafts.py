@@ -9,14 +9,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError
-from bot.catalog_entries import Change, entry_values
+from bot.catalog_entries import Change, values_of
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.clusters import build_clusters, find_cluster
 from webhooks.admin.common import SENSITIVE, VN, engine, period_days, settings, since
-from webhooks.admin.drafts import (ACTION_LABELS, STATUS_LABELS, change_of, changed_fields, check, conflicts,
-                                   publish, reject, save_draft)
+from webhooks.admin.drafts import (ACTION_LABELS, STATUS_LABELS, changed_fields, check, conflicts, publish, reject,
+                                   save_draft)
 from webhooks.admin.forms import ActionForm
 from webhooks.admin.forms_catalog import KINDS, EntryForm, NewEntryForm, RejectForm
 from webhooks.storage.engine import get_session
@@ -42,12 +42,12 @@ def _refused(form: Any, exc: CatalogEditError) -> None:
 def _propose(change: Change, base: dict[str, Any], title: str, form: Any) -> Any:
     """Check the change on a copy of the catalog; if it loads, save it as a draft and show it."""
     try:
-        check(_conf(), change, _today())
+        shown = check(_conf(), change, _today())
     except CatalogEditError as exc:
         _refused(form, exc)
         return None
     db = get_session()
-    draft = save_draft(db, change, base, title, current_user.username)
+    draft = save_draft(db, change, base, title, current_user.username, shown)
     audit(db, current_user.username, "catalog.draft", draft=draft.id, entry=change.entry_id, change=change.action)
     db.commit()
     flash("Đã lưu bản nháp. Quản trị viên xem thay đổi rồi xuất bản; bot chưa thay đổi cho đến lúc đó.", "ok")
@@ -76,7 +76,7 @@ def draft_edit(entry_id: str):
     entry = engine().catalog.entries.get(entry_id)
     if entry is None:
         abort(404)
-    current = entry_values(_conf().catalog_path, _conf().intents_dir, entry_id)
+    current = values_of(entry)
     form = EntryForm().for_kind(entry.kind)
     if not form.is_submitted():
         form.fill(current)
@@ -141,12 +141,12 @@ def draft_retire(entry_id: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        check(_conf(), Change("retire", entry_id), _today())
+        shown = check(_conf(), Change("retire", entry_id), _today())
     except CatalogEditError as exc:
         flash(" ".join(["Không thể ngừng dùng mục này:", str(exc), *exc.problems[:3]]), "warn")
         return redirect(url_for("admin.draft_edit", entry_id=entry_id))
     db = get_session()
-    draft = save_draft(db, Change("retire", entry_id), {}, entry.title, current_user.username)
+    draft = save_draft(db, Change("retire", entry_id), {}, entry.title, current_user.username, shown)
     audit(db, current_user.username, "catalog.draft", draft=draft.id, entry=entry_id, change="retire")
     db.commit()
     flash("Đã lưu đề nghị ngừng dùng mục này; quản trị viên sẽ duyệt.", "ok")
@@ -163,22 +163,15 @@ def _draft_or_404(draft_id: int) -> CatalogDraft:
 @bp.get("/ban-nhap/<int:draft_id>")
 @login_required
 def draft(draft_id: int):
-    """One draft: what it changes as a diff of the file, lint's warnings, and (admins) publish or refuse."""
+    """One draft: what it changes as a diff of the file, lint's warnings, and (admins) publish or refuse.
+
+    The diff is the one checked when the draft was saved; publishing checks the change again."""
     found = _draft_or_404(draft_id)
-    diff: list[str] = []
-    problems: list[str] = []
-    warnings: list[str] = []
-    clash: list[str] = []
-    if found.status == "draft":
-        try:
-            shown = check(_conf(), change_of(found), _today())
-            diff, warnings = shown.diff(), list(shown.warnings)
-            clash = conflicts(_conf(), found)
-        except CatalogEditError as exc:
-            problems = [str(exc), *exc.problems[:PROBLEMS_SHOWN]]
-    return render_template("admin/draft.html", title=f"Bản nháp #{found.id}", draft=found, diff=diff,
-                           problems=problems, warnings=warnings, clash=clash, actions=ACTION_LABELS,
-                           statuses=STATUS_LABELS, action=ActionForm(), reject_form=RejectForm())
+    clash = conflicts(engine().catalog, found) if found.status == "draft" else []
+    return render_template("admin/draft.html", title=f"Bản nháp #{found.id}", draft=found,
+                           diff=(found.diff or "").splitlines(), warnings=found.warnings or [], clash=clash,
+                           actions=ACTION_LABELS, statuses=STATUS_LABELS, action=ActionForm(),
+                           reject_form=RejectForm())
 
 
 @bp.post("/ban-nhap/<int:draft_id>/xuat-ban")

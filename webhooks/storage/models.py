@@ -200,6 +200,8 @@ class CatalogDraft(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected
+    diff: Mapped[str] = mapped_column(Text, default="")  # the file's diff when drafted (checked again on publish)
+    warnings: Mapped[list | None] = mapped_column(JSON)  # lint's warnings about the entry when drafted
 
 
 class CatalogVersion(Base):
