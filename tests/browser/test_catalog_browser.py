@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.browser.conftest import LiveServer, live_server, page, shot, wait_for  # noqa: F401
 from tests.browser.test_dashboard_browser import _last_inbound, _login, _replies
 
@@ -11,13 +13,21 @@ NEW_FEE = "Lệ phí 20.000đ một lần, nộp tại bộ phận một cửa (
 OLD_FEE = "Miễn phí nếu đăng ký trong 60 ngày kể từ ngày sinh"
 FEE_QUESTION = "lệ phí khai sinh bao nhiêu"
 FLOOD = "trợ cấp lũ lụt nhận ở đâu"
+# Publishing reloads the engine (the whole catalog and the national index): seconds on a busy machine.
+SLOW_MS = 180_000
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(autouse=True)
+def _patient(page):
+    page.set_default_timeout(SLOW_MS)
 
 
 def _ask(server: LiveServer, fake_zalo, user: str, text: str) -> str:
     """Send `text` as citizen `user` and return the bot's next reply."""
     before = len(_replies(fake_zalo, user))
     assert server.send(user, text) == 200
-    wait_for(lambda: len(_replies(fake_zalo, user)) > before, f"the reply to {text!r}")
+    wait_for(lambda: len(_replies(fake_zalo, user)) > before, f"the reply to {text!r}", timeout=SLOW_MS / 1000)
     return _replies(fake_zalo, user)[-1]
 
 
