@@ -59,6 +59,7 @@ def test_reviewer_drafts_admin_publishes_and_rolls_back(reviewer, admin_app, adm
     assert _publish(reviewer, draft_id).status_code == 403
     assert post(reviewer, f"/admin/ban-nhap/{draft_id}/tu-choi", {}, token_from="/admin/ban-nhap").status_code == 403
     assert reviewer.get("/admin/lich-su-danh-muc").status_code == 403
+    assert post(reviewer, "/admin/lich-su-danh-muc/1/khoi-phuc", {}, token_from="/admin/ban-nhap").status_code == 403
 
     post(reviewer, "/admin/logout", {}, token_from="/admin/ban-nhap")
     login(reviewer, "lan")
