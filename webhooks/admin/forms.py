@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from webhooks.admin.accounts import MIN_PASSWORD, ROLE_LABELS
-from webhooks.admin.common import VN
+from webhooks.admin.stats import VN
 
 REQUIRED = "Vui lòng điền mục này."
 
