@@ -79,12 +79,12 @@ def grouped(session: Session, start: dt.date, end: dt.date) -> list[tuple[int, s
     return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
 
 
-def collect(session: Session, start: dt.date, end: dt.date, top: int = 10) -> Stats:
-    """Questions per local day, outcome counts and the most answered entries."""
+def collect(session: Session, start: dt.date, end: dt.date, top: int = 10, rows: list | None = None) -> Stats:
+    """Questions per local day, outcome counts and the most answered entries (`rows`: grouped() already read)."""
     days: Counter[int] = Counter()
     outcomes: Counter[str] = Counter()
     entries: Counter[str] = Counter()
-    for day, outcome, intent, _review, count in grouped(session, start, end):
+    for day, outcome, intent, _review, count in grouped(session, start, end) if rows is None else rows:
         days[day] += count
         outcomes[outcome] += count
         if outcome == "answered" and intent:

@@ -78,14 +78,15 @@ def monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def summarize(session: Session, start: dt.date, end: dt.date) -> Summary:
-    """Count the local days start..end (inclusive); the database groups the questions by day."""
+def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None = None) -> Summary:
+    """Count the local days start..end (inclusive); the database groups the questions by day (`rows`:
+    stats.grouped() already read for the same days)."""
     lo, hi = utc_bounds(start, end)
     total = Figures()
     weeks: dict[dt.date, Figures] = defaultdict(Figures)
     answered: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
-    for day, outcome, intent, review, count in grouped(session, start, end):
+    for day, outcome, intent, review, count in grouped(session, start, end) if rows is None else rows:
         week = weeks[monday(start + dt.timedelta(days=day))]
         reported = review == "wrong_answer"
         for figures in (total, week):

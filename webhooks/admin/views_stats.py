@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from webhooks.admin.blueprint import bp
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PeriodForm, VNDateField
-from webhooks.admin.stats import OUTCOMES, collect, column_chart, row_chart
+from webhooks.admin.stats import OUTCOMES, collect, column_chart, grouped, row_chart
 from webhooks.admin.stats_summary import duration, monday, most_unanswered, summarize
 from webhooks.storage.engine import get_session
 
@@ -43,8 +43,9 @@ def stats():
     if status == 200:
         form.start.data, form.end.data = start, end  # show the range actually used
     db = get_session()
-    data = collect(db, start, end)
-    summary = summarize(db, start, end)
+    rows = grouped(db, start, end)
+    data = collect(db, start, end, rows=rows)
+    summary = summarize(db, start, end, rows=rows)
     entries = engine().catalog.entries
     days = column_chart([(d.strftime("%d/%m/%Y"), n) for d, n in data.per_day])
     shares = row_chart([(o, data.outcomes.get(o, 0)) for o in OUTCOMES if o not in HANDOFF_OUTCOMES], width=100)
