@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bot.catalog import LEXICON_FILE, CatalogError, load_catalog
+from bot.lint import findings
 from bot.yaml_source import read_yaml, yaml_loader
 from bot.normalize import Normalizer
 
@@ -85,8 +86,12 @@ def _dump(tree: Any) -> str:
     return buffer.getvalue()
 
 
-def _validate_copy(catalog_path: Path, intents_dir: Path, target: Path, new_text: str) -> None:
-    """Load the would-be catalog from temporary copies; raise CatalogEditError if it fails."""
+def _validate_copy(catalog_path: Path, intents_dir: Path, target: Path, new_text: str,
+                   today: dt.date | None = None) -> list[Any]:
+    """Load the would-be catalog from temporary copies; raise CatalogEditError if it fails.
+
+    With `today`, also return lint's findings on it (bot.lint.findings), paths shown as the real files'.
+    """
     with tempfile.TemporaryDirectory(prefix="catalog-check-") as tmp:
         tmp_catalog = Path(tmp) / catalog_path.name
         tmp_intents = Path(tmp) / "intents"
@@ -94,12 +99,16 @@ def _validate_copy(catalog_path: Path, intents_dir: Path, target: Path, new_text
         shutil.copytree(intents_dir, tmp_intents) if Path(intents_dir).is_dir() else tmp_intents.mkdir()
         dest = tmp_catalog if target == catalog_path else tmp_intents / target.name
         dest.write_text(new_text, encoding="utf-8")
+        def real(problem: Any) -> str:
+            return str(problem).replace(str(tmp_intents), str(intents_dir)).replace(str(tmp_catalog), str(catalog_path))
+
         try:
-            load_catalog(tmp_catalog, tmp_intents)
+            catalog = load_catalog(tmp_catalog, tmp_intents)
         except CatalogError as exc:
-            shown = [str(p).replace(str(tmp_intents), str(intents_dir)).replace(str(tmp_catalog), str(catalog_path))
-                     for p in exc.problems]
-            raise CatalogEditError("Danh mục sau khi sửa không hợp lệ", shown) from exc
+            raise CatalogEditError("Danh mục sau khi sửa không hợp lệ", [real(p) for p in exc.problems]) from exc
+        if today is None:
+            return []
+        return [(p, real(p)) for p in findings(catalog, today, exact=False)]
 
 
 def _write_atomically(path: Path, text: str, history_dir: Path) -> Path:

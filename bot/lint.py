@@ -136,16 +136,20 @@ def _question_positions(path: str) -> dict[tuple[str, str], tuple[int, int]]:
     return out
 
 
-def findings(catalog: Catalog, today: dt.date) -> list[Problem]:
+def findings(catalog: Catalog, today: dt.date, exact: bool = True) -> list[Problem]:
     """For a catalog that loads: an error per passed valid_until; warnings for shared phrasings, missing
-    sources, codes and page addresses, stale reviews, missing ids."""
+    sources, codes and page addresses, stale reviews, missing ids.
+
+    `exact=False` points shared phrasings at their entry's line rather than reading the files again for
+    the phrasing's own line (the dashboard checks an edit this way; it shows no line numbers).
+    """
     normalizer = Normalizer(catalog.lexicon)
     out: list[Problem] = []
     seen: dict[str, str] = {}
     positions: dict[str, dict] = {}
     for entry in catalog.entries.values():
         if entry.source_file not in positions:
-            positions[entry.source_file] = _question_positions(entry.source_file)
+            positions[entry.source_file] = _question_positions(entry.source_file) if exact else {}
         pos = positions[entry.source_file]
         for q in entry.questions:
             norm = normalizer(q)

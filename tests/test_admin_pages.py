@@ -76,7 +76,18 @@ def test_stats_page_draws_svg_bars(reviewer, admin_app, db):
 def test_stats_period_errors(reviewer):
     bad_order = reviewer.get("/admin/thong-ke?start=2026-05-10&end=2026-05-01")
     assert bad_order.status_code == 400 and "Ngày kết thúc phải sau ngày bắt đầu." in bad_order.get_data(as_text=True)
-    assert reviewer.get("/admin/thong-ke?start=không-phải-ngày").status_code == 400
+    wrong = reviewer.get("/admin/thong-ke?start=không-phải-ngày")
+    assert wrong.status_code == 400 and "ngày/tháng/năm" in wrong.get_data(as_text=True)
+    too_long = reviewer.get("/admin/thong-ke?start=01/01/2024&end=01/01/2026")
+    assert too_long.status_code == 400 and "tối đa 366 ngày" in too_long.get_data(as_text=True)
+
+
+def test_stats_dates_are_dd_mm_yyyy(reviewer):
+    html = reviewer.get("/admin/thong-ke?start=05/11/2026&end=04/12/2026").get_data(as_text=True)
+    assert 'value="05/11/2026"' in html and 'value="04/12/2026"' in html and 'type="date"' not in html
+    assert "Từ 05/11/2026 đến 04/12/2026" in html
+    iso = reviewer.get("/admin/thong-ke?start=2026-11-05&end=2026-12-04").get_data(as_text=True)
+    assert 'value="05/11/2026"' in iso  # links written with ISO dates still work, shown dd/mm/yyyy
 
 
 def test_test_chat_talks_to_the_engine_with_state(reviewer, db):
@@ -140,9 +151,13 @@ def test_csv_export_is_pseudonymous_and_inert(admin, admin_app, db):
     body = response.get_data(as_text=True)
     assert "zalo-that-123" not in body
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
-    assert [r["cau_hoi"] for r in rows] == ["'=HYPERLINK(\"http://evil\")", "làm giấy khai sinh"]
-    assert rows[1]["y_dinh"] == "khai-sinh" and rows[1]["ket_qua"] == "answered"
-    assert rows[0]["ma_nguoi_dan"] == rows[1]["ma_nguoi_dan"] and rows[0]["ma_nguoi_dan"].startswith("cd-")
+    assert list(rows[0]) == ["Thời gian", "Mã người dân", "Câu hỏi", "Mã mục", "Mục bot nhận ra", "Kết quả",
+                             "Cần xem", "Độ tin cậy"]
+    assert [r["Câu hỏi"] for r in rows] == ["'=HYPERLINK(\"http://evil\")", "làm giấy khai sinh"]
+    assert (rows[1]["Mã mục"], rows[1]["Mục bot nhận ra"]) == ("khai-sinh", "Đăng ký khai sinh")
+    assert (rows[0]["Kết quả"], rows[1]["Kết quả"], rows[1]["Độ tin cậy"]) == ("Không hiểu", "Đã trả lời", "0,900")
+    assert dt.datetime.strptime(rows[1]["Thời gian"], "%d/%m/%Y %H:%M:%S").date() == today
+    assert rows[0]["Mã người dân"] == rows[1]["Mã người dân"] and rows[0]["Mã người dân"].startswith("cd-")
     with db.session() as s:
         assert s.scalars(select(AuditLog.action).where(AuditLog.username == "lan")).all()[-1] == "export.csv"
 
@@ -151,6 +166,11 @@ def test_csv_export_form_and_errors(admin):
     assert "Tải CSV" in admin.get("/admin/xuat-csv").get_data(as_text=True)
     bad = admin.get("/admin/xuat-csv?download=1&start=2026-05-10&end=2026-05-01")
     assert bad.status_code == 400 and "Ngày kết thúc phải sau ngày bắt đầu." in bad.get_data(as_text=True)
+    too_long = admin.get("/admin/xuat-csv?download=1&start=01/01/2025&end=31/03/2026")
+    assert too_long.status_code == 400 and too_long.mimetype == "text/html"
+    assert "tối đa 366 ngày" in too_long.get_data(as_text=True)  # refused, not cut to the last year
+    year = admin.get("/admin/xuat-csv?download=1&start=01/04/2025&end=31/03/2026")
+    assert year.status_code == 200 and 'cau-hoi_01-04-2025_31-03-2026.csv' in year.headers["Content-Disposition"]
 
 
 def test_catalog_page_lists_and_searches_the_national_index(admin, admin_app, tmp_path):

@@ -21,11 +21,14 @@ def test_an_unknown_benchmark_is_refused(capsys):
     assert entry.main(["nope"]) == 2 and "usage" in capsys.readouterr().err
 
 
-def test_the_admin_benchmark_reports_its_page(capsys):
+def test_the_admin_benchmark_reports_its_pages(capsys):
     from benchmarks.admin import run
 
-    assert run(questions=300, repeat=2) > 0
-    assert "300 câu hỏi chưa trả lời" in capsys.readouterr().out
+    medians = run(questions=300, handoffs=30, repeat=2)
+    assert set(medians) == {"/admin/cau-hoi?days=30", "/admin/gap-can-bo", "/admin/thong-ke", "/admin/thong-ke/tuan"}
+    assert all(seconds > 0 for seconds in medians.values())
+    report = capsys.readouterr().out
+    assert "300 câu hỏi chưa trả lời, 30 lần gặp cán bộ" in report and "/admin/thong-ke: p50" in report
 
 
 @pytest.mark.timeout(240)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
-from webhooks.admin.common import local
+from webhooks.admin.common import engine, local, outcome_label
 from webhooks.admin.forms import PeriodForm
 from webhooks.admin.replying import pseudonym
 from webhooks.admin.stats import utc_bounds
@@ -20,7 +20,8 @@ from webhooks.admin.views_stats import period_from
 from webhooks.storage.engine import get_db, get_session
 from webhooks.storage.models import Citizen, Message
 
-HEADER = ("thoi_gian", "ma_nguoi_dan", "cau_hoi", "y_dinh", "ket_qua", "diem")
+HEADER = ("Thời gian", "Mã người dân", "Câu hỏi", "Mã mục", "Mục bot nhận ra", "Kết quả", "Cần xem", "Độ tin cậy")
+REVIEW_LABELS = {"wrong_answer": "Người dân báo trả lời sai", "unsure": "Bot chưa chắc"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -29,21 +30,28 @@ def cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def rows(session, start, end, secret: str) -> Iterator[str]:
-    """CSV lines (header first) of inbound questions between local dates start and end."""
+def score_text(score: float | None) -> str:
+    """A score written the Vietnamese way (decimal comma), empty when there is none."""
+    return "" if score is None else f"{score:.3f}".replace(".", ",")
+
+
+def rows(session, start, end, secret: str, titles: dict[str, str] | None = None) -> Iterator[str]:
+    """CSV lines (header first) of inbound questions between local dates start and end, in Vietnamese."""
+    titles = titles or {}
     lo, hi = utc_bounds(start, end)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     query = (select(Message.created_at, Citizen.zalo_id, Message.text, Message.intent, Message.outcome,
-                    Message.score)
+                    Message.review, Message.score)
              .join(Citizen, Citizen.id == Message.citizen_id)
              .where(Message.direction == "in", Message.created_at >= lo, Message.created_at < hi,
                     Message.outcome.is_distinct_from("ignored"))
              .order_by(Message.created_at, Message.id))
-    for n, (created_at, zalo_id, text, intent, outcome, score) in enumerate(session.execute(query), 1):
-        writer.writerow((local(created_at).isoformat(timespec="seconds"), pseudonym(zalo_id, secret),
-                         cell(text or ""), intent or "", outcome or "", "" if score is None else f"{score:.3f}"))
+    for n, (created_at, zalo_id, text, intent, outcome, review, score) in enumerate(session.execute(query), 1):
+        writer.writerow((local(created_at).strftime("%d/%m/%Y %H:%M:%S"), pseudonym(zalo_id, secret),
+                         cell(text or ""), intent or "", titles.get(intent or "", ""), outcome_label(outcome),
+                         REVIEW_LABELS.get(review or "", ""), score_text(score)))
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -64,16 +72,17 @@ def export():
     audit(db, current_user.username, "export.csv", start=start.isoformat(), end=end.isoformat())
     db.commit()
     secret = current_app.config["SECRET_KEY"]
+    titles = {i: e.title for i, e in engine().catalog.entries.items()}
     session = get_db().sessions()
 
     def generate() -> Iterator[str]:
         try:
             yield "\ufeff"  # BOM: spreadsheet programs then read Vietnamese as UTF-8
-            yield from rows(session, start, end, secret)
+            yield from rows(session, start, end, secret, titles)
         finally:
             session.close()
 
-    name = f"cau-hoi_{start.isoformat()}_{end.isoformat()}.csv"
+    name = f"cau-hoi_{start:%d-%m-%Y}_{end:%d-%m-%Y}.csv"
     return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -1,14 +1,17 @@
 """Flask-WTF forms of the dashboard (each carries a CSRF token); labels in Vietnamese."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, PasswordField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from webhooks.admin.accounts import MIN_PASSWORD, ROLE_LABELS
+from webhooks.admin.stats import VN
 
 REQUIRED = "Vui lòng điền mục này."
 
@@ -89,19 +92,48 @@ class ChatForm(FlaskForm):
     text = StringField("Tin nhắn", validators=[DataRequired("Vui lòng nhập câu hỏi."), Length(max=1000)])
 
 
+MAX_DAYS = 366  # the longest period statistics and exports cover in one go
+DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d"]  # shown and typed as dd/mm/yyyy; ISO accepted in links
+
+
+class VNDateField(DateField):
+    """A date typed and shown as dd/mm/yyyy (a browser's date picker would follow its own locale)."""
+
+    widget = TextInput()
+
+    def __init__(self, label: str, **kwargs):
+        kwargs.setdefault("render_kw", {"placeholder": "ngày/tháng/năm", "inputmode": "numeric", "maxlength": 10})
+        super().__init__(label, format=DATE_FORMATS, **kwargs)
+
+    def _value(self) -> str:
+        # A parsed date is shown dd/mm/yyyy whatever was typed; an unparsable one as typed, to correct it.
+        return self.data.strftime(DATE_FORMATS[0]) if self.data else super()._value()
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Parse dd/mm/yyyy (or ISO); a wrong date gets a Vietnamese message."""
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError("Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 05/12/2026.") from exc
+
+
 class PeriodForm(FlaskForm):
     """A date range (statistics, CSV export); read from the query string."""
 
     class Meta:
         csrf = False  # GET forms change nothing
 
-    start = DateField("Từ ngày", validators=[Optional()])
-    end = DateField("Đến ngày", validators=[Optional()])
+    start = VNDateField("Từ ngày", validators=[Optional()])
+    end = VNDateField("Đến ngày", validators=[Optional()])
 
     def validate_end(self, field: DateField) -> None:
-        """The range must not run backwards."""
+        """The range must not run backwards, nor be longer than MAX_DAYS (refused, never silently cut)."""
         if field.data and self.start.data and field.data < self.start.data:
             raise ValidationError("Ngày kết thúc phải sau ngày bắt đầu.")
+        end = field.data or dt.datetime.now(VN).date()
+        if self.start.data and (end - self.start.data).days + 1 > MAX_DAYS:
+            raise ValidationError(f"Khoảng thời gian dài {(end - self.start.data).days + 1} ngày; tối đa {MAX_DAYS} "
+                                  "ngày (một năm). Hãy chọn khoảng ngắn hơn, hoặc xem, tải từng năm một.")
 
 
 class PhrasingsForm(FlaskForm):

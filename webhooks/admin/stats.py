@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from webhooks.storage.models import Message
-from webhooks.outbox.writing import as_utc
 
 # Outcomes of citizens' questions (system notices, media and ignored events are not questions).
 OUTCOMES = ("answered", "clarified", "fallback", "out_of_scope", "wrong_answer", "smalltalk", "handoff", "waiting",
@@ -57,24 +57,40 @@ def utc_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def collect(session: Session, start: dt.date, end: dt.date, top: int = 10) -> Stats:
-    """Questions per local day, outcome counts and the most answered entries."""
+def day_index(column: Any, start: dt.date, end: dt.date) -> Any:
+    """SQL: which local day of start..end (0, 1, …) a stored UTC moment falls on, by comparing it with each
+    day's end; the same SQL on SQLite and PostgreSQL (no date functions, which differ between them)."""
+    span = (end - start).days + 1
+    ends = [utc_bounds(start, start + dt.timedelta(days=i))[1] for i in range(span)]
+    return case(*[(column < moment, i) for i, moment in enumerate(ends)], else_=span)
+
+
+def grouped(session: Session, start: dt.date, end: dt.date) -> list[tuple[int, str, str | None, str | None, int]]:
+    """(day index, outcome, intent, review, count) of citizens' questions on the local days start..end,
+    counted by the database."""
     lo, hi = utc_bounds(start, end)
-    rows = session.execute(select(Message.created_at, Message.outcome, Message.intent)
-                           .where(Message.direction == "in", Message.outcome.in_(OUTCOMES),
-                                  Message.created_at >= lo, Message.created_at < hi))
-    days: Counter[dt.date] = Counter()
+    inner = (select(day_index(Message.created_at, start, end).label("day"), Message.outcome, Message.intent,
+                    Message.review)
+             .where(Message.direction == "in", Message.outcome.in_(OUTCOMES), Message.created_at >= lo,
+                    Message.created_at < hi).subquery())
+    # Grouped outside: PostgreSQL would not see the CASE (with its own parameters) in GROUP BY as the same.
+    query = (select(inner.c.day, inner.c.outcome, inner.c.intent, inner.c.review, func.count())
+             .group_by(inner.c.day, inner.c.outcome, inner.c.intent, inner.c.review))
+    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+
+def collect(session: Session, start: dt.date, end: dt.date, top: int = 10, rows: list | None = None) -> Stats:
+    """Questions per local day, outcome counts and the most answered entries (`rows`: grouped() already read)."""
+    days: Counter[int] = Counter()
     outcomes: Counter[str] = Counter()
     entries: Counter[str] = Counter()
-    for created_at, outcome, intent in rows:
-        moment = as_utc(created_at)
-        assert moment is not None
-        days[moment.astimezone(VN).date()] += 1
-        outcomes[outcome] += 1
+    for day, outcome, intent, _review, count in grouped(session, start, end) if rows is None else rows:
+        days[day] += count
+        outcomes[outcome] += count
         if outcome == "answered" and intent:
-            entries[intent] += 1
+            entries[intent] += count
     span = (end - start).days + 1
-    per_day = [(start + dt.timedelta(days=i), days.get(start + dt.timedelta(days=i), 0)) for i in range(span)]
+    per_day = [(start + dt.timedelta(days=i), days.get(i, 0)) for i in range(span)]
     return Stats(start, end, per_day, dict(outcomes), entries.most_common(top))
 
 

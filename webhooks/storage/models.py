@@ -320,3 +320,40 @@ class StaffAlert(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+class CatalogDraft(Base):
+    """A proposed catalog change (edit an entry's fields, add an entry, retire one), published by an admin."""
+
+    __tablename__ = "catalog_drafts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # edit | add | retire
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # new values (add: with kind)
+    base: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # those fields' values when drafted
+    title: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)  # draft | published | rejected
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected
+    diff: Mapped[str] = mapped_column(Text, default="")  # the file's diff when drafted (checked again on publish)
+    warnings: Mapped[list | None] = mapped_column(JSON)  # lint's warnings about the entry when drafted
+
+
+class CatalogVersion(Base):
+    """One change written to a catalog file (a published draft or a rollback), with the copy it replaced."""
+
+    __tablename__ = "catalog_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_drafts.id", ondelete="SET NULL"))
+    restores_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_versions.id", ondelete="SET NULL"))
+    entry_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(8))  # edit | add | retire | rollback
+    file: Mapped[str] = mapped_column(String(255))  # procedures.yaml or an intents/ file name
+    backup: Mapped[str] = mapped_column(String(255))  # the file's previous text, in the catalog history
+    sha: Mapped[str] = mapped_column(String(16))  # the file's text after this version
+    diff: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(String(255), default="")
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
