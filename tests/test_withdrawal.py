@@ -9,15 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import signed_headers
-from tests.test_admin_support import (admin_app, admin_client, admin_settings, catalog_copy, post,  # noqa: F401
-                                      reviewer, send_webhook, users)
+from tests.test_admin_support import (admin, admin_app, admin_client, admin_settings, catalog_copy,  # noqa: F401
+                                      post, reviewer, send_webhook, users)
 from bot.catalog import load_catalog
 from bot.catalog_edit import add_phrasings, history_dir_for
 from webhooks.admin.clusters import build_clusters
 from webhooks.catalog_purge import purge_pending
 from webhooks.logs import PrivacyFilter, install_filter
 from webhooks.privacy_check import scan_database, scan_files
-from webhooks.storage.models import AuditLog, CatalogPurge, Citizen, ClusterMark, TaughtPhrasing
+from webhooks.storage.models import (AuditLog, CatalogDraft, CatalogPurge, CatalogVersion, Citizen, ClusterMark,
+                                     TaughtPhrasing)
 from webhooks.workers import run_until_idle
 
 ZALO_ID = "7716005500123456789"
@@ -85,6 +86,39 @@ def test_a_withdrawn_citizen_leaves_no_trace(reviewer, admin_app, admin_settings
         assert s.scalar(select(func.count()).select_from(Citizen).where(Citizen.zalo_id == ZALO_ID)) == 0
         actions = s.scalars(select(AuditLog.action)).all()
         assert {"catalog.phrasings", "cluster.reply", "cluster.ignored", "catalog.purge"} <= set(actions)
+
+
+@pytest.mark.timeout(600)
+def test_a_new_answer_drafted_from_a_question_leaves_with_its_asker(admin, admin_app, admin_settings, db,
+                                                                    catalog_copy):
+    services = admin_app.extensions["bot.services"]
+    asked = "lũ cuốn mất chuồng bò nhà tôi thì xin hỗ trợ ở đâu"
+    assert send_webhook(admin, admin_settings, ZALO_ID, asked).status_code == 200
+    run_until_idle(services)
+    page = admin.get(f"/admin/ban-nhap/moi?kind=faq&key={_cluster_key(admin_app, db, 'chuong bo')}")
+    assert asked in page.get_data(as_text=True)  # the new-entry form starts from the citizen's question
+    others = [f"hỗ trợ thiệt hại do lũ lụt {n}" for n in range(6)]  # still 6 once it leaves
+    data = {"entry_id": "ho-tro-lu-lut", "title": "Hỗ trợ thiệt hại do lũ lụt", "summary": "Hộ bị thiệt hại.",
+            "answer": "Báo trưởng thôn để được lập danh sách.", "questions": "\n".join([asked, *others])}
+    assert post(admin, "/admin/ban-nhap/moi?kind=faq", data, token_from="/admin/ban-nhap/moi").status_code == 302
+    with db.session() as s:
+        draft_id = s.scalars(select(CatalogDraft.id)).one()
+    published = post(admin, f"/admin/ban-nhap/{draft_id}/xuat-ban", {}, token_from=f"/admin/ban-nhap/{draft_id}")
+    assert published.status_code == 302
+    catalog, intents = catalog_copy
+    assert asked in load_catalog(catalog, intents).entries["ho-tro-lu-lut"].questions
+    with db.session() as s:
+        assert s.scalars(select(TaughtPhrasing.phrasing)).all() == [asked]  # only the citizen's own words
+
+    assert _withdraw(admin, admin_settings, ZALO_ID).get_json()["result"] == "deleted"
+    assert purge_pending(services) == 1
+    questions = load_catalog(catalog, intents).entries["ho-tro-lu-lut"].questions
+    assert asked not in questions and set(others) <= set(questions)
+    with db.session() as s:
+        draft = s.get(CatalogDraft, draft_id)
+        assert asked not in draft.fields["questions"] and asked not in draft.diff
+        assert all(asked not in v.diff for v in s.scalars(select(CatalogVersion)))
+    assert scan_database(db, [asked]) == []
 
 
 def test_rows_stored_before_the_masking_step_are_masked_again(db):

@@ -11,7 +11,8 @@ from bot.catalog_edit import CatalogEditError
 from bot.catalog import Catalog
 from bot.catalog_entries import Change, Preview, Written, apply, entry_values, preview, restore, values_of
 from bot.settings import Settings as EngineSettings
-from webhooks.storage.models import CatalogDraft, CatalogVersion, utcnow
+from webhooks.admin.teaching import record_taught
+from webhooks.storage.models import CatalogDraft, CatalogVersion, Message, utcnow
 
 ACTION_LABELS = {"edit": "Sửa", "add": "Thêm mục mới", "retire": "Ngừng dùng", "rollback": "Khôi phục"}
 STATUS_LABELS = {"draft": "Chờ duyệt", "published": "Đã xuất bản", "rejected": "Không duyệt"}
@@ -74,7 +75,18 @@ def publish(db: Session, conf: EngineSettings, draft: CatalogDraft, by: str, tod
         raise CatalogEditError("Mục đã được sửa sau khi soạn bản nháp này; hãy soạn lại từ nội dung mới", clash)
     written = apply(conf.catalog_path, conf.intents_dir, change_of(draft), today)
     draft.status, draft.decided_by, draft.decided_at = "published", by, utcnow()
+    _link_citizens(db, draft)
     return _record(db, written, draft.entry_id, draft.action, draft.title, by, draft_id=draft.id)
+
+
+def _link_citizens(db: Session, draft: CatalogDraft) -> int:
+    """Record which citizens' questions became phrasings, so their withdrawal takes them out again."""
+    added = [q for q in (draft.fields or {}).get("questions") or []
+             if q not in set((draft.base or {}).get("questions") or [])]
+    if not added:
+        return 0
+    ids = db.scalars(select(Message.id).where(Message.direction == "in", Message.text.in_(added))).all()
+    return record_taught(db, ids, draft.entry_id, added)
 
 
 def reject(draft: CatalogDraft, by: str, reason: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from webhooks.storage.models import AuditLog, CatalogPurge, ClusterMark, Message, TaughtPhrasing, utcnow
+from webhooks.storage.models import (AuditLog, CatalogDraft, CatalogPurge, CatalogVersion, ClusterMark, Message,
+                                     TaughtPhrasing, utcnow)
 
 KEY_LENGTH = 255  # ClusterMark.key's size (the dashboard's clusters cut keys there too)
 
@@ -37,7 +38,28 @@ def forget_traces(conn: Connection, citizen_id: int) -> int:
         conn.execute(delete(TaughtPhrasing).where(TaughtPhrasing.citizen_id == citizen_id))
     if words:
         scrub_audit(conn, words)
+        scrub_drafts(conn, words)
     return len(set(taught))
+
+
+def scrub_drafts(conn: Connection, words: set[str]) -> None:
+    """Drop these texts from catalog drafts (their fields and diffs) and from published versions' diffs."""
+    for row in conn.execute(select(CatalogDraft.id, CatalogDraft.fields, CatalogDraft.diff)).all():
+        fields, changed = _without(row.fields or {}, words)
+        diff = _diff_without(row.diff or "", words)
+        if changed or diff != (row.diff or ""):
+            conn.execute(update(CatalogDraft).where(CatalogDraft.id == row.id).values(fields=fields, diff=diff))
+    for row in conn.execute(select(CatalogVersion.id, CatalogVersion.diff)).all():
+        diff = _diff_without(row.diff or "", words)
+        if diff != (row.diff or ""):
+            conn.execute(update(CatalogVersion).where(CatalogVersion.id == row.id).values(diff=diff))
+
+
+def _diff_without(diff: str, words: set[str]) -> str:
+    # A phrasing sits on its own diff line: "+  - text" or "-  - 'text'".
+    def spoken(line: str) -> str:
+        return _same(line.lstrip("+- ").strip().strip("'\""))
+    return "\n".join(line for line in diff.split("\n") if spoken(line) not in words)
 
 
 def scrub_audit(conn: Connection, words: set[str]) -> None:
