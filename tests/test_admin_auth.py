@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from bot.dialogue import EngineHolder
+from tests.test_admin_support import engine_holder
 from tests.test_admin_support import (PASSWORD, admin, admin_app, admin_client, admin_settings,  # noqa: F401
                                       catalog_copy, csrf_token, login, post, reviewer, send_webhook, users)
 from webhooks import create_app
@@ -116,7 +116,7 @@ def _fail(client, username: str, times: int, **kwargs) -> list[int]:
 
 def _second_process(admin_settings, db):
     """Another app on the same database, as a second server process would be."""
-    return create_app({"SETTINGS": admin_settings, "DATABASE": db, "ENGINES": EngineHolder(admin_settings.engine),
+    return create_app({"SETTINGS": admin_settings, "DATABASE": db, "ENGINES": engine_holder(admin_settings.engine),
                        "TESTING": True}).test_client()
 
 
@@ -179,7 +179,7 @@ def test_session_cookie_flags_and_lifetime(admin_app, admin_client, users):
 
 def test_cookie_is_secure_outside_tests_and_demo(admin_settings, db):
     app = create_app({"SETTINGS": replace(admin_settings, demo=False), "DATABASE": db,
-                      "ENGINES": EngineHolder(admin_settings.engine)})
+                      "ENGINES": engine_holder(admin_settings.engine)})
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 

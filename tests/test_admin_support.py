@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import shutil
@@ -11,7 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.dialogue import EngineHolder
+from bot.dialogue import Engine, EngineHolder
+from bot.settings import Settings as EngineSettings
 from webhooks.settings import Settings
 from tests.conftest import manual_app, signed_headers
 from webhooks.admin.accounts import create_user
@@ -31,6 +33,26 @@ def catalog_copy(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "procedures.yaml", tmp_path / "intents"
 
 
+_BUILT: dict[str, Engine] = {}
+
+
+def engine_holder(conf: EngineSettings) -> EngineHolder:
+    """An EngineHolder on `conf`, starting from an engine already built for the same files and thresholds.
+
+    Building an engine takes seconds; most tests run on an unchanged copy of the shipped catalog. A copy
+    edited later is seen by the holder's usual reload (its stamp is the copy's own).
+    """
+    digest = hashlib.sha256(repr(conf.thresholds).encode())
+    for path in [conf.catalog_path, *sorted(Path(conf.intents_dir).glob("*.yaml")), conf.national_index,
+                 conf.national_aliases]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    key = digest.hexdigest()
+    holder = EngineHolder(conf, engine=_BUILT.get(key))
+    _BUILT.setdefault(key, holder.get())
+    return holder
+
+
 @pytest.fixture
 def admin_settings(settings: Settings, catalog_copy: tuple[Path, Path]) -> Settings:
     """Test settings pointing at the catalog copy."""
@@ -40,7 +62,7 @@ def admin_settings(settings: Settings, catalog_copy: tuple[Path, Path]) -> Setti
 @pytest.fixture
 def admin_app(admin_settings: Settings, db: Database) -> Iterator[Any]:
     """The whole app (webhook + dashboard) on the catalog copy; the claim loop is run by the tests."""
-    with manual_app(admin_settings, db, EngineHolder(admin_settings.engine)) as app:
+    with manual_app(admin_settings, db, engine_holder(admin_settings.engine)) as app:
         yield app
 
 

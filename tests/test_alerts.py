@@ -8,9 +8,9 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
-from bot.dialogue import EngineHolder
 from tests.conftest import manual_app
 from tests.smtp_server import smtp_overrides, smtp_sink  # noqa: F401
+from tests.test_admin_support import engine_holder
 from tests.test_admin_support import (admin_settings, catalog_copy, send_webhook,  # noqa: F401
                                       users)
 from webhooks.inbox.alerts import deliver_alert_next, queue_alert
@@ -25,7 +25,7 @@ STAFF_ZALO = "staff-zalo-hoa"
 def staff_app(admin_settings, db, smtp_sink) -> Iterator[Any]:  # noqa: F811
     """The app with alerts going to the local SMTP server; the claim loop run by the tests."""
     settings = replace(admin_settings, **smtp_overrides(smtp_sink))
-    with manual_app(settings, db, EngineHolder(settings.engine)) as app:
+    with manual_app(settings, db, engine_holder(settings.engine)) as app:
         yield app
 
 
@@ -124,7 +124,7 @@ def test_a_wrong_answer_report_alerts(staff_app, db, users, smtp_sink):
 
 
 def test_no_smtp_configured_zalo_only(admin_settings, db, users, fake_zalo):  # noqa: F811
-    with manual_app(admin_settings, db, EngineHolder(admin_settings.engine)) as app:
+    with manual_app(admin_settings, db, engine_holder(admin_settings.engine)) as app:
         _contact(db, "hoa", email="hoa@xa.example", zalo_id=STAFF_ZALO)
         _staff_citizen(db, STAFF_ZALO)
         send_webhook(app.test_client(), admin_settings, "dan-6", "cho tôi gặp cán bộ")

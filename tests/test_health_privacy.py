@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.dialogue import EngineHolder
+from tests.test_admin_support import engine_holder
 from tests.test_admin_support import (admin, admin_app, admin_client, admin_settings, catalog_copy,  # noqa: F401
                                       reviewer, users)
 from webhooks import create_app
@@ -54,7 +54,7 @@ def test_hsts_only_over_https(admin_client, admin_settings, db):
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
     assert "Strict-Transport-Security" in admin_client.get("/admin/login", base_url="https://bot.example").headers
     proxied = create_app({"SETTINGS": replace(admin_settings, behind_proxy=True), "DATABASE": db,
-                          "ENGINES": EngineHolder(admin_settings.engine), "TESTING": True}).test_client()
+                          "ENGINES": engine_holder(admin_settings.engine), "TESTING": True}).test_client()
     assert "Strict-Transport-Security" in proxied.get("/healthz", headers={"X-Forwarded-Proto": "https"}).headers
     direct = admin_client.get("/healthz", headers={"X-Forwarded-Proto": "https"})  # no proxy trusted
     assert "Strict-Transport-Security" not in direct.headers
