@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webhooks.storage.models import AuditLog, User
+from webhooks.storage.models import AuditLog, Citizen, User
 
 ROLES = ("reviewer", "admin")
 ROLE_LABELS = {"reviewer": "Tổ công nghệ số", "admin": "Quản trị viên"}
@@ -23,11 +24,25 @@ class AccountError(ValueError):
     """A refused account change, with a message fit to show the user."""
 
 
-def audit(session: Session, username: str, action: str, **detail: Any) -> AuditLog:
-    """Record who did what (committed with the change it describes)."""
-    row = AuditLog(username=username, action=action, detail=detail or None)
+def audit(session: Session, username: str, action: str, *, citizen_id: int | None = None, **detail: Any) -> AuditLog:
+    """Record who did what, and in which commune: the citizen's touched, else the member's current one."""
+    if citizen_id is not None:
+        commune_id = session.scalar(select(Citizen.commune_id).where(Citizen.id == citizen_id))
+    else:
+        commune_id = _current_commune()
+    row = AuditLog(username=username, action=action, commune_id=commune_id, detail=detail or None)
     session.add(row)
     return row
+
+
+def _current_commune() -> int | None:
+    # The command line has no member and no commune: its rows name none.
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+
+    scope = getattr(current_user, "scope", None)
+    return scope.current if scope is not None else None
 
 
 def hash_password(password: str) -> str:
