@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webhooks.storage.models import AuditLog, Citizen, User
+from webhooks.storage.models import AuditLog, Citizen, Membership, User
 
 ROLES = ("reviewer", "admin")
 ROLE_LABELS = {"reviewer": "Tổ công nghệ số", "admin": "Quản trị viên"}
@@ -72,8 +72,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def create_user(session: Session, username: str, password: str, role: str, *, by: str) -> User:
-    """Create an account (role reviewer or admin)."""
+def create_user(session: Session, username: str, password: str, role: str, *, by: str,
+                province_admin: bool = False, commune_id: int | None = None) -> User:
+    """Create an account (role reviewer or admin) in one commune (None: the environment's), or province-wide."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise AccountError("Tên đăng nhập chỉ gồm chữ thường không dấu, số, dấu chấm, gạch (2–58 ký tự)")
@@ -82,9 +83,32 @@ def create_user(session: Session, username: str, password: str, role: str, *, by
     check_password(password)
     if find_user(session, username) is not None:
         raise AccountError(f"Tài khoản {username!r} đã tồn tại")
-    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    user = User(username=username, password_hash=hash_password(password), role=role, active=True,
+                province_admin=province_admin)
     session.add(user)
-    audit(session, by, "user.add", user=username, role=role)
+    session.flush()
+    if not province_admin:
+        session.add(Membership(user_id=user.id, commune_id=commune_id, role=role))
+    audit(session, by, "user.add", user=username, role=role, province=province_admin or None, commune=commune_id)
+    return user
+
+
+def set_membership(session: Session, username: str, commune_id: int | None, role: str | None, *, by: str) -> User:
+    """Give an account a role in a commune (None: the environment's), or take it away (role None)."""
+    if role is not None and role not in ROLES:
+        raise AccountError(f"Vai trò phải là một trong: {', '.join(ROLES)}")
+    user = _existing(session, username)
+    found = session.scalar(select(Membership).where(Membership.user_id == user.id,
+                                                    Membership.commune_id.is_(commune_id) if commune_id is None
+                                                    else Membership.commune_id == commune_id))
+    if role is None and found is not None:
+        session.delete(found)
+    elif role is not None and found is None:
+        session.add(Membership(user_id=user.id, commune_id=commune_id, role=role))
+    elif role is not None and found is not None:
+        found.role = role
+    _bump(user)
+    audit(session, by, "user.membership", user=user.username, commune=commune_id, role=role)
     return user
 
 

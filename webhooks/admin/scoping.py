@@ -35,7 +35,7 @@ def member_scope(db: Session, user: User, chosen: str | None = None) -> Scope:
     names = dict(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)).all())
     if not names:  # one commune, no rows: everyone sees everything, as before communes existed
         return Scope(True, frozenset(), None, user.role, user.province_admin, False)
-    env_name = "Xã của môi trường"
+    env_name = "Xã mặc định"
     if user.province_admin:
         choices = ((None, env_name), *names.items())
         if chosen is not None and (_key(chosen) in names or chosen == ""):
