@@ -82,8 +82,8 @@ def role_required(role: str) -> Callable[[F], F]:
     return decorate
 
 
-def province_catalog(view: F) -> F:
-    """Writes to the shared catalog: admins, and only province admins once communes exist (403 otherwise)."""
+def province_admin_required(view: F) -> F:
+    """Shared things (the province catalog, the accounts): admins; once communes exist, province admins only."""
     @functools.wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
@@ -122,7 +122,7 @@ def login():
         else:
             session.clear()  # a fresh session on login (no fixation)
             session.permanent = True
-            login_user(StaffUser(user))
+            login_user(StaffUser(user, member_scope(db, user)))
             audit(db, user.username, "login")
             db.commit()
             response = redirect(_safe_next(request.args.get("next")))

@@ -12,7 +12,7 @@ from bot.catalog_edit import CatalogEditError
 from bot.catalog_entries import Change, values_of
 from webhooks.admin.scoping import scope
 from webhooks.admin.accounts import audit
-from webhooks.admin.auth import province_catalog
+from webhooks.admin.auth import province_admin_required
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.clusters import build_clusters, find_cluster
 from webhooks.admin.common import SENSITIVE, VN, engine, period_days, settings, since
@@ -176,7 +176,7 @@ def draft(draft_id: int):
 
 
 @bp.post("/ban-nhap/<int:draft_id>/xuat-ban")
-@province_catalog
+@province_admin_required
 def draft_publish(draft_id: int):
     """Publish: write the change (validated again), set `reviewed`, reload the bot, add a version."""
     found = _draft_or_404(draft_id)
@@ -197,7 +197,7 @@ def draft_publish(draft_id: int):
 
 
 @bp.post("/ban-nhap/<int:draft_id>/tu-choi")
-@province_catalog
+@province_admin_required
 def draft_reject(draft_id: int):
     """Refuse a draft, with a reason its author sees."""
     found = _draft_or_404(draft_id)

@@ -61,7 +61,7 @@ def figures(db: Any, start: dt.datetime | None, communes: Any) -> list[Row]:
     for cid, slug, name in names:
         rows[cid], slugs[cid] = Row(cid, name), slug
     query = (select(Citizen.commune_id, Message.outcome, Message.review, func.count())
-             .join(Citizen, Citizen.id == Message.citizen_id).where(Message.direction == "in")
+             .select_from(Message).join(Citizen, Citizen.id == Message.citizen_id).where(Message.direction == "in")
              .group_by(Citizen.commune_id, Message.outcome, Message.review))
     if start is not None:
         query = query.where(Message.created_at >= start)
@@ -72,8 +72,8 @@ def figures(db: Any, start: dt.datetime | None, communes: Any) -> list[Row]:
         row.questions += count
         row.wrong += count if review == "wrong_answer" or outcome == "wrong_answer" else 0
         row.answered += count if outcome == "answered" and review != "wrong_answer" else 0
-    for cid, count in db.execute(select(Citizen.commune_id, func.count()).join(Citizen, Citizen.id == Handoff.citizen_id)
-                                 .where(Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))
+    for cid, count in db.execute(select(Citizen.commune_id, func.count()).select_from(Handoff)
+                                 .join(Citizen, Citizen.id == Handoff.citizen_id).where(Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))
                                  .group_by(Citizen.commune_id)):
         rows.setdefault(cid, Row(cid, communes.name_of(cid))).waiting += count
     today = dt.date.today()
