@@ -182,6 +182,8 @@ def test_the_member_acts_on_their_own_commune_and_the_audit_names_it(seeded, adm
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date().strftime("%Y-%m-%d")
     csv = admin_client.get(f"/admin/xuat-csv?start={today}&end={today}&download=1").get_data(as_text=True)
     assert marker("an-phu") in csv and marker(B) not in csv
+    week = admin_client.get("/admin/thong-ke/tuan").get_data(as_text=True)
+    assert "Xã an-phu" in week  # the printed week names the member's commune
     with db.session() as s:
         row = s.scalars(select(AuditLog).where(AuditLog.action == "handoff.take")).one()
         assert row.commune_id == own["commune"]

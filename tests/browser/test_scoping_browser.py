@@ -43,7 +43,9 @@ def two_communes(live_server: LiveServer, tmp_path: Path):
                               access_token=fake.access_token, refresh_token=fake.refresh_token)
             found[slug] = TestCommune(cid, slug, name, f"0200 000 {n:03d}", f"oa-{slug}", fake.app_id,
                                       f"key-{slug}", fake)
-        route_to_fakes(live_server.app.extensions["bot.services"], found)
+        services = live_server.app.extensions["bot.services"]
+        services.communes.registry.forget()  # the registry caches "no communes" for a few seconds
+        route_to_fakes(services, found)
         with live_server.db.session() as s:
             create_user(s, "tinh", PASSWORD, "admin", by="test", province_admin=True)
         yield found

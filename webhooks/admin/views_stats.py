@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_login import login_required
 from flask_wtf import FlaskForm
 
@@ -32,6 +32,14 @@ def period_from(form: PeriodForm, default_days: int = DEFAULT_DAYS) -> tuple[dt.
 
 def _gaps(db, start: dt.date, end: dt.date, top: int) -> list[tuple[str, int]]:
     return most_unanswered(db, settings().engine.thresholds, start, end, top, scope())
+
+
+def _commune_name() -> str:
+    """The commune the page is about: the member's current one, or the province's catalog name for all."""
+    current = scope()
+    if current.everything or not current.multi:
+        return engine().catalog.commune.name
+    return current_app.extensions["bot.services"].communes.name_of(current.current)
 
 
 @bp.get("/thong-ke")
@@ -85,4 +93,4 @@ def stats_week():
     top = [(entries[i].title if i in entries else i, n, w) for i, n, w in week.entries[:5]]
     return render_template("admin/stats_week.html", title="Tóm tắt tuần", form=form, first=first, last=last,
                            week=week.total, before=before.total, top=top, gaps=_gaps(db, first, last, 5),
-                           commune=engine().catalog.commune.name, duration=duration, today=today), status
+                           commune=_commune_name(), duration=duration, today=today), status
