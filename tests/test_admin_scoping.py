@@ -230,3 +230,36 @@ def test_alerts_go_only_to_members_of_the_citizens_commune(seeded, db):
     with db.engine.connect() as conn:
         told = {r.username for r in recipients(conn, "handoff", int(seeded[B]["citizen"]))}
     assert told == {"binh", "tinh"}
+
+
+def test_accounts_made_before_memberships_keep_seeing_everything(db):
+    from sqlalchemy import text
+
+    from webhooks.storage import migrate
+
+    migrate.downgrade(db, "0005_catalog")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (username, password_hash, role, active, session_epoch, created_at) "
+                          "VALUES ('cu', 'x', 'reviewer', :yes, 0, :now)"),
+                     {"yes": True, "now": dt.datetime.now(dt.timezone.utc)})
+    migrate.upgrade(db)
+    with db.session() as s:
+        assert s.scalar(select(User.province_admin).where(User.username == "cu")) is True
+
+
+def test_memberships_from_the_command_line(seeded, db):
+    from webhooks.admin import cli
+    from webhooks.admin.accounts import AccountError
+    from webhooks.storage.models import Membership
+
+    cli.add_user(db, "ba", "reviewer", PASSWORD, commune="an-phu")
+    cli.set_member(db, "ba", B, "admin")
+    with pytest.raises(AccountError, match="Không có xã"):
+        cli.set_member(db, "ba", "khong-co", "admin")
+    with db.session() as s:
+        user_id = s.scalar(select(User.id).where(User.username == "ba"))
+        roles = dict(s.execute(select(Membership.commune_id, Membership.role).where(Membership.user_id == user_id)))
+    assert roles == {seeded["an-phu"]["commune"]: "reviewer", seeded[B]["commune"]: "admin"}
+    cli.set_member(db, "ba", B, None)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Membership).where(Membership.user_id == user_id)) == 1

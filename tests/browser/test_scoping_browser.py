@@ -3,6 +3,7 @@ commune overrides it in its layer (the test writes communes/<slug>/commune.yaml:
 editor for a commune's overrides) and only that commune changes."""
 from __future__ import annotations
 
+import json
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,7 +14,8 @@ from tests.browser.conftest import PASSWORD, LiveServer, live_server, page, shot
 from tests.browser.test_catalog_browser import FEE_QUESTION, NEW_FEE, OLD_FEE, SLOW_MS, _publish_waiting_draft
 from tests.browser.test_dashboard_browser import _login
 from tests.commune_layers import layer_text, write_layer
-from tests.communes_setup import TestCommune, route_to_fakes, text_event
+from tests import communes_setup
+from tests.communes_setup import route_to_fakes, text_event
 from tests.fake_zalo import FakeZalo
 from webhooks.admin.accounts import create_user
 from webhooks.communes.registry import add_commune
@@ -41,7 +43,7 @@ def two_communes(live_server: LiveServer, tmp_path: Path):
             cid = add_commune(live_server.db, slug=slug, name=name, province="Tỉnh Thử", oa_id=f"oa-{slug}",
                               app_id=fake.app_id, app_secret=fake.app_secret, oa_secret_key=f"key-{slug}",
                               access_token=fake.access_token, refresh_token=fake.refresh_token)
-            found[slug] = TestCommune(cid, slug, name, f"0200 000 {n:03d}", f"oa-{slug}", fake.app_id,
+            found[slug] = communes_setup.TestCommune(cid, slug, name, f"0200 000 {n:03d}", f"oa-{slug}", fake.app_id,
                                       f"key-{slug}", fake)
         services = live_server.app.extensions["bot.services"]
         services.communes.registry.forget()  # the registry caches "no communes" for a few seconds
@@ -51,10 +53,8 @@ def two_communes(live_server: LiveServer, tmp_path: Path):
         yield found
 
 
-def _ask(server: LiveServer, commune: TestCommune, user: str, text: str) -> str:
+def _ask(server: LiveServer, commune: communes_setup.TestCommune, user: str, text: str) -> str:
     """`text` from citizen `user` to this commune's OA; the bot's next reply there."""
-    import json
-
     def replies() -> list[str]:
         return [r.body["message"]["text"] for r in commune.fake.delivered() if r.user_id == user]
 

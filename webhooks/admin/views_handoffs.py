@@ -86,7 +86,8 @@ def send_to_citizen(found: Handoff, citizen: Citizen, text: str, action: str, **
     """Queue a staff reply on a request, audited, and say how it went."""
     db = get_session()
     deliveries = send_staff_reply(db, [citizen], text, current_user.username)
-    audit(db, current_user.username, action, handoff=found.id, citizen_id=found.citizen_id, sent=deliveries[0].queued, **detail)
+    audit(db, current_user.username, action, handoff=found.id, citizen_id=found.citizen_id,
+          sent=deliveries[0].queued, **detail)
     db.commit()
     dispatch(deliveries)
     _headline, missed = summary(deliveries)

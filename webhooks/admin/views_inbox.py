@@ -121,7 +121,8 @@ def handoff_ask_info(handoff_id: int):
     deliveries = send_staff_reply(db, [citizen], ASK_INFO, current_user.username, form="ask_info")
     if deliveries[0].queued:
         mark_info_requested(db.connection(), citizen.id)
-    audit(db, current_user.username, "handoff.ask_info", handoff=found.id, citizen_id=found.citizen_id, sent=deliveries[0].queued)
+    audit(db, current_user.username, "handoff.ask_info", handoff=found.id, citizen_id=found.citizen_id,
+          sent=deliveries[0].queued)
     db.commit()
     dispatch(deliveries)
     flash("Đã gửi mẫu xin số điện thoại. Khi người dân đồng ý, số sẽ hiện ở đây." if deliveries[0].queued

@@ -73,7 +73,8 @@ def figures(db: Any, start: dt.datetime | None, communes: Any) -> list[Row]:
         row.wrong += count if review == "wrong_answer" or outcome == "wrong_answer" else 0
         row.answered += count if outcome == "answered" and review != "wrong_answer" else 0
     for cid, count in db.execute(select(Citizen.commune_id, func.count()).select_from(Handoff)
-                                 .join(Citizen, Citizen.id == Handoff.citizen_id).where(Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))
+                                 .join(Citizen, Citizen.id == Handoff.citizen_id)
+                                 .where(Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))
                                  .group_by(Citizen.commune_id)):
         rows.setdefault(cid, Row(cid, communes.name_of(cid))).waiting += count
     today = dt.date.today()
