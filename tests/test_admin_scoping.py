@@ -258,7 +258,8 @@ def test_memberships_from_the_command_line(seeded, db):
         cli.set_member(db, "ba", "khong-co", "admin")
     with db.session() as s:
         user_id = s.scalar(select(User.id).where(User.username == "ba"))
-        roles = dict(s.execute(select(Membership.commune_id, Membership.role).where(Membership.user_id == user_id)))
+        roles = dict(s.execute(select(Membership.commune_id, Membership.role)
+                               .where(Membership.user_id == user_id)).all())
     assert roles == {seeded["an-phu"]["commune"]: "reviewer", seeded[B]["commune"]: "admin"}
     cli.set_member(db, "ba", B, None)
     with db.session() as s:
