@@ -63,8 +63,9 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> 
 
 @pytest.fixture
 def live_options() -> dict[str, dict[str, Any]]:
-    """Extra Settings fields ("settings") and Flask config ("config") for live_server; a test module overrides it."""
-    return {"settings": {}, "config": {}}
+    """Extra Settings fields ("settings"), engine settings ("engine") and Flask config ("config") for live_server;
+    a test module overrides it."""
+    return {"settings": {}, "config": {}, "engine": {}}
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def live_server(tmp_path: Path, sqlite_template: Path, fake_zalo, live_options) 
     shutil.copytree(ROOT / "intents", tmp_path / "intents")
     shutil.copy(sqlite_template, tmp_path / "bot.db")
     url = f"sqlite:///{tmp_path / 'bot.db'}"
-    engine = EngineSettings.from_env({}, catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents")
+    engine = EngineSettings.from_env({}, catalog_path=tmp_path / "procedures.yaml", intents_dir=tmp_path / "intents",
+                                   **live_options.get("engine", {}))
     settings = Settings.from_env({}, database_url=url, zalo_oa_secret_key="browser-oa-secret",
                                  secret_key="browser-secret", engine=engine, retry_base=0.01,
                                  **fake_zalo.settings_overrides(), **live_options["settings"]).checked()

@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     from webhooks.admin import views_failed, views_stats, views_unanswered, views_users  # noqa: F401
     from webhooks.admin import views_alerts, views_inbox  # noqa: F401
     from webhooks.admin import views_drafts, views_history  # noqa: F401
+    from webhooks.admin import views_province  # noqa: F401
     from webhooks.admin.auth import init_limiter
 
     settings: Settings = app.config["SETTINGS"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webhooks.storage.models import AuditLog, User
+from webhooks.storage.models import AuditLog, Citizen, Membership, User
 
 ROLES = ("reviewer", "admin")
 ROLE_LABELS = {"reviewer": "Tổ công nghệ số", "admin": "Quản trị viên"}
@@ -23,11 +24,25 @@ class AccountError(ValueError):
     """A refused account change, with a message fit to show the user."""
 
 
-def audit(session: Session, username: str, action: str, **detail: Any) -> AuditLog:
-    """Record who did what (committed with the change it describes)."""
-    row = AuditLog(username=username, action=action, detail=detail or None)
+def audit(session: Session, username: str, action: str, *, citizen_id: int | None = None, **detail: Any) -> AuditLog:
+    """Record who did what, and in which commune: the citizen's touched, else the member's current one."""
+    if citizen_id is not None:
+        commune_id = session.scalar(select(Citizen.commune_id).where(Citizen.id == citizen_id))
+    else:
+        commune_id = _current_commune()
+    row = AuditLog(username=username, action=action, commune_id=commune_id, detail=detail or None)
     session.add(row)
     return row
+
+
+def _current_commune() -> int | None:
+    # The command line has no member and no commune: its rows name none.
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+
+    scope = getattr(current_user, "scope", None)
+    return scope.current if scope is not None else None
 
 
 def hash_password(password: str) -> str:
@@ -57,8 +72,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def create_user(session: Session, username: str, password: str, role: str, *, by: str) -> User:
-    """Create an account (role reviewer or admin)."""
+def create_user(session: Session, username: str, password: str, role: str, *, by: str,
+                province_admin: bool = False, commune_id: int | None = None) -> User:
+    """Create an account (role reviewer or admin) in one commune (None: the environment's), or province-wide."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise AccountError("Tên đăng nhập chỉ gồm chữ thường không dấu, số, dấu chấm, gạch (2–58 ký tự)")
@@ -67,9 +83,32 @@ def create_user(session: Session, username: str, password: str, role: str, *, by
     check_password(password)
     if find_user(session, username) is not None:
         raise AccountError(f"Tài khoản {username!r} đã tồn tại")
-    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    user = User(username=username, password_hash=hash_password(password), role=role, active=True,
+                province_admin=province_admin)
     session.add(user)
-    audit(session, by, "user.add", user=username, role=role)
+    session.flush()
+    if not province_admin:
+        session.add(Membership(user_id=user.id, commune_id=commune_id, role=role))
+    audit(session, by, "user.add", user=username, role=role, province=province_admin or None, commune=commune_id)
+    return user
+
+
+def set_membership(session: Session, username: str, commune_id: int | None, role: str | None, *, by: str) -> User:
+    """Give an account a role in a commune (None: the environment's), or take it away (role None)."""
+    if role is not None and role not in ROLES:
+        raise AccountError(f"Vai trò phải là một trong: {', '.join(ROLES)}")
+    user = _existing(session, username)
+    found = session.scalar(select(Membership).where(Membership.user_id == user.id,
+                                                    Membership.commune_id.is_(commune_id) if commune_id is None
+                                                    else Membership.commune_id == commune_id))
+    if role is None and found is not None:
+        session.delete(found)
+    elif role is not None and found is None:
+        session.add(Membership(user_id=user.id, commune_id=commune_id, role=role))
+    elif role is not None and found is not None:
+        found.role = role
+    _bump(user)
+    audit(session, by, "user.membership", user=user.username, commune=commune_id, role=role)
     return user
 
 

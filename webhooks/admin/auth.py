@@ -14,6 +14,7 @@ from webhooks.settings import Settings
 from webhooks.admin.blueprint import bp, login_manager
 from webhooks.admin.accounts import audit, authenticate, end_sessions
 from webhooks.admin.forms import LoginForm
+from webhooks.admin.scoping import Scope, can_edit_province_catalog, chosen_commune, citizens_visible, member_scope
 from webhooks.admin.login_limits import (LOCKED_MESSAGE, device_of, failure_keys, is_locked, record_failure,
                                          remember_device)
 from webhooks.storage.engine import get_session
@@ -31,10 +32,12 @@ login_manager.session_protection = "basic"
 class StaffUser(UserMixin):
     """The logged-in account as Flask-Login sees it (a snapshot, reloaded every request)."""
 
-    def __init__(self, user: User):
+    def __init__(self, user: User, scope: Scope | None = None):
         self.db_id = user.id
         self.username = user.username
-        self.role = user.role
+        self.scope = scope
+        # The role in the commune being looked at (memberships), else the account's own.
+        self.role = scope.role if scope is not None else user.role
         self.epoch = user.session_epoch or 0
 
     def get_id(self) -> str:
@@ -55,7 +58,7 @@ def _load_user(user_id: str) -> StaffUser | None:
     user = get_session().get(User, int(db_id))
     if user is None or not user.active or (user.session_epoch or 0) != int(epoch):
         return None
-    return StaffUser(user)
+    return StaffUser(user, member_scope(get_session(), user, chosen_commune()))
 
 
 def init_limiter(app: Flask, settings: Settings) -> None:
@@ -77,6 +80,17 @@ def role_required(role: str) -> Callable[[F], F]:
             return view(*args, **kwargs)
         return wrapped  # type: ignore[return-value]
     return decorate
+
+
+def province_admin_required(view: F) -> F:
+    """Shared things (the province catalog, the accounts): admins; once communes exist, province admins only."""
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not can_edit_province_catalog():
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
 
 
 def _safe_next(target: str | None) -> str:
@@ -108,7 +122,7 @@ def login():
         else:
             session.clear()  # a fresh session on login (no fixation)
             session.permanent = True
-            login_user(StaffUser(user))
+            login_user(StaffUser(user, member_scope(db, user)))
             audit(db, user.username, "login")
             db.commit()
             response = redirect(_safe_next(request.args.get("next")))
@@ -146,4 +160,5 @@ def open_handoff_count() -> int:
     from webhooks.storage.models import Handoff
 
     return get_session().scalar(select(func.count()).select_from(Handoff).where(
-        Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"))) or 0
+        Handoff.closed_at.is_(None), Handoff.state.is_distinct_from("waiting"),
+        citizens_visible(Handoff.citizen_id))) or 0

@@ -10,6 +10,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.settings import Thresholds
+from webhooks.admin.scoping import Scope, within
 from webhooks.storage.models import ClusterMark, Message
 
 SIMILARITY = 85  # token_set_ratio at or above which two phrasings are one question
@@ -93,9 +94,10 @@ def unanswered_condition(thresholds: Thresholds):
     )
 
 
-def _load_rows(session: Session, thresholds: Thresholds, since: dt.datetime | None, until: dt.datetime | None):
+def _load_rows(session: Session, thresholds: Thresholds, since: dt.datetime | None, until: dt.datetime | None,
+               scope: Scope | None):
     query = (select(Message.id, Message.normalized, Message.created_at, Message.citizen_id, Message.outcome)
-             .where(Message.direction == "in", unanswered_condition(thresholds)))
+             .where(Message.direction == "in", unanswered_condition(thresholds), within(Message.citizen_id, scope)))
     if since is not None:
         query = query.where(Message.created_at >= since)
     if until is not None:
@@ -114,11 +116,11 @@ def _hidden(status: str, marked_at: dt.datetime, asked_at: dt.datetime) -> bool:
 
 
 def build_clusters(session: Session, thresholds: Thresholds, since: dt.datetime | None = None,
-                   until: dt.datetime | None = None) -> list[Cluster]:
-    """Clusters of unanswered questions asked in [since, until), biggest and most recent first."""
+                   until: dt.datetime | None = None, scope: Scope | None = None) -> list[Cluster]:
+    """Clusters of unanswered questions asked in [since, until) by citizens in `scope`, biggest first."""
     marks = _marks(session)
     groups: dict[str, list[tuple[int, dt.datetime, int, str | None]]] = defaultdict(list)
-    for msg_id, normalized, created_at, citizen_id, outcome in _load_rows(session, thresholds, since, until):
+    for msg_id, normalized, created_at, citizen_id, outcome in _load_rows(session, thresholds, since, until, scope):
         key = mark_key(normalized or "")
         at = _aware(created_at)
         mark = marks.get(key)

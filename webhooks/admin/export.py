@@ -9,6 +9,7 @@ from flask import Response, current_app, render_template, request, stream_with_c
 from flask_login import current_user
 from sqlalchemy import select
 
+from webhooks.admin.scoping import Scope, scope, within
 from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import audit
 from webhooks.admin.auth import role_required
@@ -35,7 +36,8 @@ def score_text(score: float | None) -> str:
     return "" if score is None else f"{score:.3f}".replace(".", ",")
 
 
-def rows(session, start, end, secret: str, titles: dict[str, str] | None = None) -> Iterator[str]:
+def rows(session, start, end, secret: str, titles: dict[str, str] | None = None,
+         scope: Scope | None = None) -> Iterator[str]:
     """CSV lines (header first) of inbound questions between local dates start and end, in Vietnamese."""
     titles = titles or {}
     lo, hi = utc_bounds(start, end)
@@ -46,7 +48,7 @@ def rows(session, start, end, secret: str, titles: dict[str, str] | None = None)
                     Message.review, Message.score)
              .join(Citizen, Citizen.id == Message.citizen_id)
              .where(Message.direction == "in", Message.created_at >= lo, Message.created_at < hi,
-                    Message.outcome.is_distinct_from("ignored"))
+                    Message.outcome.is_distinct_from("ignored"), within(Message.citizen_id, scope))
              .order_by(Message.created_at, Message.id))
     for n, (created_at, zalo_id, text, intent, outcome, review, score) in enumerate(session.execute(query), 1):
         writer.writerow((local(created_at).strftime("%d/%m/%Y %H:%M:%S"), pseudonym(zalo_id, secret),
@@ -74,11 +76,12 @@ def export():
     secret = current_app.config["SECRET_KEY"]
     titles = {i: e.title for i, e in engine().catalog.entries.items()}
     session = get_db().sessions()
+    member = scope()  # read now: the generator runs after the request's context is gone
 
     def generate() -> Iterator[str]:
         try:
             yield "\ufeff"  # BOM: spreadsheet programs then read Vietnamese as UTF-8
-            yield from rows(session, start, end, secret, titles)
+            yield from rows(session, start, end, secret, titles, member)
         finally:
             session.close()
 

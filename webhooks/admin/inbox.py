@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from webhooks.admin.scoping import Scope, within
 from webhooks.admin.stats import utc_bounds
 from webhooks.storage.models import AuditLog, Citizen, CitizenProfile, Handoff, HandoffNote, Message
 
@@ -21,10 +22,11 @@ def _like(words: str) -> str:
 
 
 def search(session: Session, view: str, username: str, words: str = "", start: dt.date | None = None,
-           end: dt.date | None = None) -> list[Any]:
+           end: dt.date | None = None, scope: Scope | None = None) -> list[Any]:
     """Hand-overs of one view (VIEWS), newest activity first for the history, oldest first while open."""
     query = (select(Handoff, Citizen, CitizenProfile).join(Citizen, Citizen.id == Handoff.citizen_id)
-             .outerjoin(CitizenProfile, CitizenProfile.citizen_id == Citizen.id))
+             .outerjoin(CitizenProfile, CitizenProfile.citizen_id == Citizen.id)
+             .where(within(Handoff.citizen_id, scope)))
     if view == "xong":
         query = query.where(Handoff.closed_at.is_not(None)).order_by(Handoff.closed_at.desc())
     else:

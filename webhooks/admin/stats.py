@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from webhooks.admin.scoping import Scope, within
 from webhooks.storage.models import Message
 
 # Outcomes of citizens' questions (system notices, media and ignored events are not questions).
@@ -65,14 +66,15 @@ def day_index(column: Any, start: dt.date, end: dt.date) -> Any:
     return case(*[(column < moment, i) for i, moment in enumerate(ends)], else_=span)
 
 
-def grouped(session: Session, start: dt.date, end: dt.date) -> list[tuple[int, str, str | None, str | None, int]]:
+def grouped(session: Session, start: dt.date, end: dt.date,
+            scope: Scope | None = None) -> list[tuple[int, str, str | None, str | None, int]]:
     """(day index, outcome, intent, review, count) of citizens' questions on the local days start..end,
     counted by the database."""
     lo, hi = utc_bounds(start, end)
     inner = (select(day_index(Message.created_at, start, end).label("day"), Message.outcome, Message.intent,
                     Message.review)
              .where(Message.direction == "in", Message.outcome.in_(OUTCOMES), Message.created_at >= lo,
-                    Message.created_at < hi).subquery())
+                    Message.created_at < hi, within(Message.citizen_id, scope)).subquery())
     # Grouped outside: PostgreSQL would not see the CASE (with its own parameters) in GROUP BY as the same.
     query = (select(inner.c.day, inner.c.outcome, inner.c.intent, inner.c.review, func.count())
              .group_by(inner.c.day, inner.c.outcome, inner.c.intent, inner.c.review))

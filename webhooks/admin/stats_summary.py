@@ -12,6 +12,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.settings import Thresholds
+from webhooks.admin.scoping import Scope, within
 from webhooks.admin.clusters import KEY_LENGTH, unanswered_condition
 from webhooks.admin.stats import day_index, grouped, utc_bounds
 from webhooks.outbox.writing import as_utc
@@ -78,7 +79,8 @@ def monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None = None) -> Summary:
+def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None = None,
+              scope: Scope | None = None) -> Summary:
     """Count the local days start..end (inclusive); the database groups the questions by day (`rows`:
     stats.grouped() already read for the same days)."""
     lo, hi = utc_bounds(start, end)
@@ -86,7 +88,7 @@ def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None 
     weeks: dict[dt.date, Figures] = defaultdict(Figures)
     answered: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
-    for day, outcome, intent, review, count in grouped(session, start, end) if rows is None else rows:
+    for day, outcome, intent, review, count in grouped(session, start, end, scope) if rows is None else rows:
         week = weeks[monday(start + dt.timedelta(days=day))]
         reported = review == "wrong_answer"
         for figures in (total, week):
@@ -100,7 +102,8 @@ def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None 
             wrong[intent] += count if reported else 0
     opened = session.execute(select(day_index(_HANDOFFS.c.opened_at, start, end), _HANDOFFS.c.opened_at,
                                     _FIRST_REPLY.label("reply"))
-                             .where(_HANDOFFS.c.opened_at >= lo, _HANDOFFS.c.opened_at < hi))
+                             .where(_HANDOFFS.c.opened_at >= lo, _HANDOFFS.c.opened_at < hi,
+                                    within(_HANDOFFS.c.citizen_id, scope)))
     for day, opened_at, reply in opened:
         week = weeks[monday(start + dt.timedelta(days=day))]
         wait = (as_utc(reply) - as_utc(opened_at)).total_seconds() if reply is not None else None
@@ -118,7 +121,7 @@ def summarize(session: Session, start: dt.date, end: dt.date, rows: list | None 
 
 
 def most_unanswered(session: Session, thresholds: Thresholds, start: dt.date, end: dt.date,
-                    top: int) -> list[tuple[str, int]]:
+                    top: int, scope: Scope | None = None) -> list[tuple[str, int]]:
     """The phrasings (as normalised) most often left unanswered in the period, with the latest wording and
     how often; counted by the database. Marked clusters are left out as on the unanswered-questions page,
     by their exact key (that page also merges near-identical phrasings, which costs too much here)."""
@@ -127,7 +130,8 @@ def most_unanswered(session: Session, thresholds: Thresholds, start: dt.date, en
     hidden = exists().where(_MARKS.c.key == key, (_MARKS.c.status == "ignored") | (_MESSAGES.c.created_at <= _MARKS.c.at))
     inner = (select(key.label("key"), _MESSAGES.c.id)
              .where(_MESSAGES.c.direction == "in", unanswered_condition(thresholds), ~hidden,
-                    _MESSAGES.c.created_at >= lo, _MESSAGES.c.created_at < hi).subquery())
+                    _MESSAGES.c.created_at >= lo, _MESSAGES.c.created_at < hi,
+                    within(_MESSAGES.c.citizen_id, scope)).subquery())
     counted = (select(inner.c.key, func.count().label("n"), func.max(inner.c.id).label("latest"))
                .group_by(inner.c.key).order_by(func.count().desc(), func.max(inner.c.id).desc()).limit(top))
     rows = session.execute(counted).all()

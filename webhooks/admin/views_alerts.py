@@ -5,6 +5,7 @@ from flask import flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select, update
 
+from webhooks.admin.scoping import citizens_visible
 from webhooks.admin.accounts import audit
 from webhooks.admin.blueprint import bp
 from webhooks.admin.forms import ActionForm
@@ -82,7 +83,8 @@ def alert_unlink():
 def waiting_counts() -> dict[str, int]:
     """Open hand-overs: all, those waiting for staff (not for the citizen), those given to the current member."""
     db = get_session()
-    rows = db.execute(select(Handoff.state, Handoff.assignee, func.count()).where(Handoff.closed_at.is_(None))
+    rows = db.execute(select(Handoff.state, Handoff.assignee, func.count()).where(Handoff.closed_at.is_(None),
+                                                                            citizens_visible(Handoff.citizen_id))
                       .group_by(Handoff.state, Handoff.assignee)).all()
     return {"open": sum(n for _s, _a, n in rows), "todo": sum(n for s, _a, n in rows if s != "waiting"),
             "mine": sum(n for _s, a, n in rows if a == current_user.username)}

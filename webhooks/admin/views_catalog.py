@@ -14,7 +14,7 @@ from bot.lint import STALE_AFTER, lint
 from bot.national import NationalIndex, load_national
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
-from webhooks.admin.auth import role_required
+from webhooks.admin.auth import province_admin_required, role_required
 from webhooks.admin.common import SENSITIVE, VN, engine, settings
 from webhooks.admin.forms import ActionForm, PhrasingsForm
 from webhooks.storage.engine import get_session
@@ -81,7 +81,7 @@ def _entry_or_404(entry_id: str) -> Entry:
 
 
 @bp.route("/danh-muc/<entry_id>", methods=["GET", "POST"])
-@role_required("admin")
+@province_admin_required
 def catalog_entry(entry_id: str):
     """One entry: its phrasings, and a box to add more (validated, backed up, reloaded at once)."""
     entry = _entry_or_404(entry_id)
@@ -168,14 +168,14 @@ def _change_phrasing(entry_id: str, remove: bool):
 
 
 @bp.post("/danh-muc/<entry_id>/xoa-cau")
-@role_required("admin")
+@province_admin_required
 def remove_phrasing(entry_id: str):
     """Take a taught phrasing out of an entry (audited; it can be put back from the same page)."""
     return _change_phrasing(entry_id, remove=True)
 
 
 @bp.post("/danh-muc/<entry_id>/khoi-phuc-cau")
-@role_required("admin")
+@province_admin_required
 def restore_phrasing(entry_id: str):
     """Put a removed phrasing back (the undo of remove_phrasing; audited as a catalog edit)."""
     return _change_phrasing(entry_id, remove=False)

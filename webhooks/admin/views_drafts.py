@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError
 from bot.catalog_entries import Change, values_of
+from webhooks.admin.scoping import scope
 from webhooks.admin.accounts import audit
-from webhooks.admin.auth import role_required
+from webhooks.admin.auth import province_admin_required
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.clusters import build_clusters, find_cluster
 from webhooks.admin.common import SENSITIVE, VN, engine, period_days, settings, since
@@ -99,7 +100,7 @@ def _cluster_phrasings(key: str | None, days: int) -> list[str]:
     """The distinct texts of an unanswered-questions cluster (a new answer starts from them)."""
     if key is None:
         return []
-    found = find_cluster(build_clusters(get_session(), settings().engine.thresholds, since(days)), key)
+    found = find_cluster(build_clusters(get_session(), settings().engine.thresholds, since(days), scope=scope()), key)
     if found is None:
         return []
     texts = get_session().scalars(select(Message.text).where(Message.id.in_(found.latest_ids(50)))).all()
@@ -175,7 +176,7 @@ def draft(draft_id: int):
 
 
 @bp.post("/ban-nhap/<int:draft_id>/xuat-ban")
-@role_required("admin")
+@province_admin_required
 def draft_publish(draft_id: int):
     """Publish: write the change (validated again), set `reviewed`, reload the bot, add a version."""
     found = _draft_or_404(draft_id)
@@ -196,7 +197,7 @@ def draft_publish(draft_id: int):
 
 
 @bp.post("/ban-nhap/<int:draft_id>/tu-choi")
-@role_required("admin")
+@province_admin_required
 def draft_reject(draft_id: int):
     """Refuse a draft, with a reason its author sees."""
     found = _draft_or_404(draft_id)

@@ -7,6 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from webhooks.admin.scoping import citizen_or_404, scope
 from webhooks.admin.accounts import audit
 from webhooks.admin.blueprint import bp
 from webhooks.admin.common import paginate
@@ -32,7 +33,8 @@ def handoffs():
     found = []
     status = 200
     if form.validate():
-        found = search(get_session(), view, current_user.username, form.q.data or "", form.start.data, form.end.data)
+        found = search(get_session(), view, current_user.username, form.q.data or "", form.start.data, form.end.data,
+                       scope=scope())
     else:
         status = 400
     page = paginate(found, request.args.get("page"))
@@ -48,9 +50,7 @@ def _open_handoff(handoff_id: int) -> tuple[Handoff, Citizen]:
     handoff = db.get(Handoff, handoff_id)
     if handoff is None:
         abort(404)
-    citizen = db.get(Citizen, handoff.citizen_id)
-    assert citizen is not None
-    return handoff, citizen
+    return handoff, citizen_or_404(db, handoff.citizen_id)
 
 
 def render_handoff(handoff: Handoff, citizen: Citizen, status: int = 200, **forms):
@@ -86,7 +86,8 @@ def send_to_citizen(found: Handoff, citizen: Citizen, text: str, action: str, **
     """Queue a staff reply on a request, audited, and say how it went."""
     db = get_session()
     deliveries = send_staff_reply(db, [citizen], text, current_user.username)
-    audit(db, current_user.username, action, handoff=found.id, sent=deliveries[0].queued, **detail)
+    audit(db, current_user.username, action, handoff=found.id, citizen_id=found.citizen_id,
+          sent=deliveries[0].queued, **detail)
     db.commit()
     dispatch(deliveries)
     _headline, missed = summary(deliveries)
@@ -117,7 +118,7 @@ def handoff_close(handoff_id: int):
         db = get_session()
         found.closed_at = dt.datetime.now(dt.timezone.utc)
         found.closed_by = current_user.username
-        audit(db, current_user.username, "handoff.close", handoff=found.id)
+        audit(db, current_user.username, "handoff.close", handoff=found.id, citizen_id=found.citizen_id)
         db.commit()
         flash("Đã đóng yêu cầu. Bot sẽ trả lời người dân này như bình thường.", "ok")
     return redirect(url_for("admin.handoffs"))

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.catalog_edit import CatalogEditError
 from webhooks.admin.accounts import audit
-from webhooks.admin.auth import role_required
+from webhooks.admin.auth import province_admin_required, role_required
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.common import settings
 from webhooks.admin.drafts import ACTION_LABELS, later_versions, rollback
@@ -31,7 +31,7 @@ def catalog_history():
 
 
 @bp.post("/lich-su-danh-muc/<int:version_id>/khoi-phuc")
-@role_required("admin")
+@province_admin_required
 def catalog_rollback(version_id: int):
     """Put the catalog file back as it was before this version, reload the bot, record it as a version."""
     db = get_session()

@@ -42,9 +42,9 @@ def handoff_assign(handoff_id: int):
         return render_handoff(found, citizen, 400, assign=form)
     found.assignee = who
     if who == current_user.username:
-        audit(db, current_user.username, "handoff.take", handoff=found.id)
+        audit(db, current_user.username, "handoff.take", handoff=found.id, citizen_id=found.citizen_id)
     else:
-        audit(db, current_user.username, "handoff.assign", handoff=found.id, to=who)
+        audit(db, current_user.username, "handoff.assign", handoff=found.id, citizen_id=found.citizen_id, to=who)
     db.commit()
     flash("Bạn đã nhận xử lý yêu cầu này." if who == current_user.username else f"Đã giao cho {who}.", "ok")
     return _back(handoff_id)
@@ -65,10 +65,10 @@ def handoff_state(handoff_id: int):
     new = form.state.data
     if new == "resolved":
         found.closed_at, found.closed_by = dt.datetime.now(dt.timezone.utc), current_user.username
-        audit(db, current_user.username, "handoff.close", handoff=found.id)
+        audit(db, current_user.username, "handoff.close", handoff=found.id, citizen_id=found.citizen_id)
     else:
         found.state = "waiting" if new == "waiting" else None
-        audit(db, current_user.username, "handoff.state", handoff=found.id, state=new)
+        audit(db, current_user.username, "handoff.state", handoff=found.id, citizen_id=found.citizen_id, state=new)
     db.commit()
     flash({"resolved": "Đã xong. Bot sẽ trả lời người dân này như bình thường.",
            "waiting": "Đã chuyển sang chờ người dân. Khi người dân nhắn lại, yêu cầu trở về “Cần xử lý”.",
@@ -87,7 +87,7 @@ def handoff_note(handoff_id: int):
     db = get_session()
     db.add(HandoffNote(handoff_id=found.id, citizen_id=citizen.id, author=current_user.username,
                        text=(form.text.data or "").strip()))
-    audit(db, current_user.username, "handoff.note", handoff=found.id)
+    audit(db, current_user.username, "handoff.note", handoff=found.id, citizen_id=found.citizen_id)
     db.commit()
     flash("Đã lưu ghi chú.", "ok")
     return _back(handoff_id)
@@ -121,7 +121,8 @@ def handoff_ask_info(handoff_id: int):
     deliveries = send_staff_reply(db, [citizen], ASK_INFO, current_user.username, form="ask_info")
     if deliveries[0].queued:
         mark_info_requested(db.connection(), citizen.id)
-    audit(db, current_user.username, "handoff.ask_info", handoff=found.id, sent=deliveries[0].queued)
+    audit(db, current_user.username, "handoff.ask_info", handoff=found.id, citizen_id=found.citizen_id,
+          sent=deliveries[0].queued)
     db.commit()
     dispatch(deliveries)
     flash("Đã gửi mẫu xin số điện thoại. Khi người dân đồng ý, số sẽ hiện ở đây." if deliveries[0].queued

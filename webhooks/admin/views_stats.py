@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_login import login_required
 from flask_wtf import FlaskForm
 
+from webhooks.admin.scoping import scope
 from webhooks.admin.blueprint import bp
 from webhooks.admin.common import VN, engine, settings
 from webhooks.admin.forms import PeriodForm, VNDateField
@@ -30,7 +31,15 @@ def period_from(form: PeriodForm, default_days: int = DEFAULT_DAYS) -> tuple[dt.
 
 
 def _gaps(db, start: dt.date, end: dt.date, top: int) -> list[tuple[str, int]]:
-    return most_unanswered(db, settings().engine.thresholds, start, end, top)
+    return most_unanswered(db, settings().engine.thresholds, start, end, top, scope())
+
+
+def _commune_name() -> str:
+    """The commune the page is about: the member's current one, or the province's catalog name for all."""
+    current = scope()
+    if current.everything or not current.multi:
+        return engine().catalog.commune.name
+    return current_app.extensions["bot.services"].communes.name_of(current.current)
 
 
 @bp.get("/thong-ke")
@@ -43,9 +52,9 @@ def stats():
     if status == 200:
         form.start.data, form.end.data = start, end  # show the range actually used
     db = get_session()
-    rows = grouped(db, start, end)
+    rows = grouped(db, start, end, scope())
     data = collect(db, start, end, rows=rows)
-    summary = summarize(db, start, end, rows=rows)
+    summary = summarize(db, start, end, rows=rows, scope=scope())
     entries = engine().catalog.entries
     days = column_chart([(d.strftime("%d/%m/%Y"), n) for d, n in data.per_day])
     shares = row_chart([(o, data.outcomes.get(o, 0)) for o in OUTCOMES if o not in HANDOFF_OUTCOMES], width=100)
@@ -78,10 +87,10 @@ def stats_week():
     last = first + dt.timedelta(days=6)
     form.day.data = first
     db = get_session()
-    week = summarize(db, first, last)
-    before = summarize(db, first - dt.timedelta(days=7), first - dt.timedelta(days=1))
+    week = summarize(db, first, last, scope=scope())
+    before = summarize(db, first - dt.timedelta(days=7), first - dt.timedelta(days=1), scope=scope())
     entries = engine().catalog.entries
     top = [(entries[i].title if i in entries else i, n, w) for i, n, w in week.entries[:5]]
     return render_template("admin/stats_week.html", title="Tóm tắt tuần", form=form, first=first, last=last,
                            week=week.total, before=before.total, top=top, gaps=_gaps(db, first, last, 5),
-                           commune=engine().catalog.commune.name, duration=duration, today=today), status
+                           commune=_commune_name(), duration=duration, today=today), status

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.catalog_edit import CatalogEditError, add_phrasings
 from bot.state import MemoryStateStore
 from bot.text import fold
+from webhooks.admin.scoping import scope
 from webhooks.admin.blueprint import bp, engine_holder
 from webhooks.admin.accounts import audit
 from webhooks.admin.cluster_replies import askers, texts_per_person
@@ -29,7 +30,7 @@ SEARCH_LIMIT = 8
 
 
 def _clusters(days: int) -> list[Cluster]:
-    return build_clusters(get_session(), settings().engine.thresholds, since(days))
+    return build_clusters(get_session(), settings().engine.thresholds, since(days), scope=scope())
 
 
 def _details(cluster: Cluster, examples: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from webhooks.admin.blueprint import bp
 from webhooks.admin.accounts import ROLE_LABELS, AccountError, create_user, list_users, set_active, set_password, set_role
-from webhooks.admin.auth import role_required
+from webhooks.admin.auth import province_admin_required
 from webhooks.admin.forms import NewUserForm, UserChangeForm
 from webhooks.storage.engine import get_session
 
@@ -19,14 +19,14 @@ def _render(status: int = 200, new: NewUserForm | None = None, change: UserChang
 
 
 @bp.get("/tai-khoan")
-@role_required("admin")
+@province_admin_required
 def users():
     """All accounts."""
     return _render()
 
 
 @bp.post("/tai-khoan")
-@role_required("admin")
+@province_admin_required
 def user_add():
     """Create an account."""
     form = NewUserForm()
@@ -45,7 +45,7 @@ def user_add():
 
 
 @bp.post("/tai-khoan/<username>")
-@role_required("admin")
+@province_admin_required
 def user_change(username: str):
     """Disable/enable, change role, or set a new password for one account."""
     form = UserChangeForm()

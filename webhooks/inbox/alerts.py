@@ -20,8 +20,8 @@ from webhooks.outbox.mail import MailError, mail_configured, send_mail
 from webhooks.outbox.retries import backoff
 from webhooks.outbox.writing import deadline, within_window, write_replies
 from webhooks.services import Services
-from webhooks.storage.models import (Citizen, CitizenProfile, Handoff, Message, StaffAlert, StaffContact, User,
-                                     const, utcnow)
+from webhooks.storage.models import (Citizen, CitizenProfile, Commune, Handoff, Membership, Message, StaffAlert,
+                                     StaffContact, User, const, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,20 @@ def queue_alert(conn: Connection, kind: str, citizen_id: int, message_id: int | 
                                    "zalo_done": False, "created_at": now})
 
 
-def recipients(conn: Connection, kind: str) -> list[Any]:
-    """Active members who want alerts of `kind` (username, email, by_email, zalo_id, by_zalo)."""
+def recipients(conn: Connection, kind: str, citizen_id: int | None = None) -> list[Any]:
+    """Active members who want alerts of `kind` and may see the citizen's commune (username, email, by_email,
+    zalo_id, by_zalo): with communes, province admins and members of that commune only."""
     users, contacts = User.__table__, StaffContact.__table__
-    rows = conn.execute(select(users.c.username, contacts.c.email, contacts.c.by_email, contacts.c.zalo_id,
-                               contacts.c.by_zalo, contacts.c.kinds)
-                        .join(contacts, contacts.c.user_id == users.c.id).where(users.c.active.is_(True))).all()
+    query = (select(users.c.username, contacts.c.email, contacts.c.by_email, contacts.c.zalo_id,
+                    contacts.c.by_zalo, contacts.c.kinds)
+             .join(contacts, contacts.c.user_id == users.c.id).where(users.c.active.is_(True)))
+    if citizen_id is not None and conn.execute(select(Commune.__table__.c.id).limit(1)).first() is not None:
+        citizens, members = Citizen.__table__, Membership.__table__
+        commune = select(citizens.c.commune_id).where(citizens.c.id == citizen_id).scalar_subquery()
+        member = select(members.c.id).where(members.c.user_id == users.c.id, or_(
+            members.c.commune_id == commune, and_(members.c.commune_id.is_(None), commune.is_(None)))).exists()
+        query = query.where(or_(users.c.province_admin.is_(True), member))
+    rows = conn.execute(query).all()
     return [r for r in rows if r.kinds is None or kind in r.kinds]
 
 
@@ -126,7 +134,7 @@ def deliver_alert_next(services: Services, now: dt.datetime | None = None) -> st
             conn.execute(_RECORD, {"alert_id": alert.id, "lease": lease, "status": "failed", "lease_until": None,
                                    "last_error": "người dân đã xoá dữ liệu"})
             return "gone"
-        members = recipients(conn, alert.kind)
+        members = recipients(conn, alert.kind, alert.citizen_id)
         if not alert.zalo_done:
             _queue_zalo(services, conn, members, composed[1], now)
             conn.execute(_RECORD, {"alert_id": alert.id, "lease": lease, "zalo_done": True})

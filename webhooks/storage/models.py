@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, literal, text)
+                        UniqueConstraint, false, literal, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -200,7 +200,20 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped by logout, a password or role change, disabling: every session of an older epoch is refused.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Sees every commune (and, as an admin, edits the province catalog); others see their memberships'.
+    province_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    """An account's role in one commune (commune_id NULL: the environment's commune)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "commune_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))  # reviewer | admin
 
 
 class AuditLog(Base):
