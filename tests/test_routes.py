@@ -36,7 +36,7 @@ EVENTS = {
     "user_received_message": (200, "ignored", 0),
     "user_seen_message": (200, "ignored", 0),
     "user_reacted_message": (200, "ignored", 0),
-    "user_submit_info": (200, "ignored", 0),
+    "user_submit_info": (200, "recorded", 0),  # kept in the citizen's profile, not as a message
     "shop_has_order": (200, "ignored", 0),
     "unknown_event": (200, "ignored", 0),
     "user_withdraw": (200, "deleted", 0),
