@@ -81,8 +81,8 @@ def publish(db: Session, conf: EngineSettings, draft: CatalogDraft, by: str, tod
 
 def _link_citizens(db: Session, draft: CatalogDraft) -> int:
     """Record which citizens' questions became phrasings, so their withdrawal takes them out again."""
-    added = [q for q in (draft.fields or {}).get("questions") or []
-             if q not in set((draft.base or {}).get("questions") or [])]
+    before = set((draft.base or {}).get("questions") or [])
+    added = [q for q in (draft.fields or {}).get("questions") or [] if q not in before]
     if not added:
         return 0
     ids = db.scalars(select(Message.id).where(Message.direction == "in", Message.text.in_(added))).all()

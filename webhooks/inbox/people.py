@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from webhooks.outbox.writing import as_utc
 from webhooks.services import Services
 from webhooks.storage.engine import dialect_insert
 from webhooks.storage.models import Citizen, CitizenProfile, utcnow
@@ -51,8 +52,7 @@ def refresh_profile(services: Services, citizen_id: int, zalo_id: str, now: dt.d
     with services.database.transaction() as conn:
         fetched = conn.execute(select(_PROFILES.c.fetched_at).where(_PROFILES.c.citizen_id == citizen_id)).scalar()
     if fetched is not None:
-        fetched = fetched if fetched.tzinfo else fetched.replace(tzinfo=dt.timezone.utc)
-        if now - fetched < dt.timedelta(hours=services.settings.profile_refresh_hours):
+        if now - as_utc(fetched) < dt.timedelta(hours=services.settings.profile_refresh_hours):
             return False
     detail = getattr(services.client, "user_detail", lambda _user: None)(zalo_id)
     values: dict[str, Any] = {"fetched_at": now}

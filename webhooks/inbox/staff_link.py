@@ -10,6 +10,7 @@ import secrets
 
 from sqlalchemy import Connection, select, update
 
+from webhooks.outbox.writing import as_utc
 from webhooks.services import Services
 from webhooks.storage.models import StaffContact, User, utcnow
 
@@ -47,9 +48,7 @@ def link_reply(services: Services, text: str, zalo_id: str, now: dt.datetime | N
         member = conn.execute(select(_CONTACTS.c.user_id, _CONTACTS.c.link_expires, _USERS.c.username)
                               .join(_USERS, _USERS.c.id == _CONTACTS.c.user_id)
                               .where(_CONTACTS.c.link_code == code, _USERS.c.active.is_(True))).first()
-        expires = member.link_expires if member else None
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.timezone.utc)
+        expires = as_utc(member.link_expires) if member else None
         if member is None or expires is None or expires < now:
             return "Mã liên kết không đúng hoặc đã hết hạn. Hãy tạo mã mới trong bảng điều khiển (mục Thông báo)."
         # One Zalo account belongs to one member: a link elsewhere moves here.
